@@ -1,0 +1,164 @@
+"""``pinglab-bio``: run protocols, list models and protocols, show a run's metrics.
+
+Every bad input ends in one line on stderr (``error: ...``) and exit status 2; no traceback.
+Set ``PINGLAB_BIO_DEBUG=1`` to see the traceback of an unexpected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+import warnings
+from pathlib import Path
+
+from .errors import PinglabError, SettingsError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise SettingsError(f"{message}. Fix: see `{self.prog} --help`")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .paths import list_protocols
+
+    parser = _Parser(prog="pinglab-bio", description="Brian2 toolkit for E/I networks and PING gamma.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    run = sub.add_parser("run", help="run a protocol (see `pinglab-bio protocols`)", add_help=False)
+    run.add_argument("protocol", nargs="?", help=f"one of {', '.join(list_protocols())}")
+    run.add_argument("args", nargs=argparse.REMAINDER)
+    sub.add_parser("models", help="list the model catalogue")
+    sub.add_parser("protocols", help="list the protocols")
+    show = sub.add_parser("show", help="print a run folder's metrics")
+    show.add_argument("run_dir")
+    return parser
+
+
+def _cmd_models() -> int:
+    from .paths import catalogue_dir, list_models
+    from .spec import load_model
+
+    for name in list_models():
+        spec = load_model(name)
+        sizes = ", ".join(f"{p.n} {pop}" for pop, p in spec.populations.items())
+        print(f"{name:<14} {sizes:<22} {spec.description}")
+    print(f"\n(catalogue: {catalogue_dir('models')}; pass --model NAME or --model path/to/file.toml)")
+    return 0
+
+
+def _cmd_protocols() -> int:
+    from .paths import list_protocols
+    from .protocol import load_protocol
+
+    for name in list_protocols():
+        doc = (load_protocol(name).__doc__ or "").strip().splitlines()
+        print(f"{name:<16} {doc[0] if doc else ''}")
+    return 0
+
+
+def _cmd_show(run_dir: str) -> int:
+    from .runfolder import read_json
+
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        raise PinglabError(f"run folder {run_dir!r} does not exist. Fix: pass a folder under runs/")
+    if not (folder / "metrics.json").is_file():
+        raise PinglabError(f"{run_dir} has no metrics.json, so it is not a run folder. "
+                           "Fix: pass a folder written by `pinglab-bio run`")
+    metrics = read_json(folder / "metrics.json")
+    info = read_json(folder / "run.json") if (folder / "run.json").is_file() else {}
+    if info:
+        print(f"{info.get('protocol', '?')} · model {info.get('model', {}).get('name', '?')} · "
+              f"seed {info.get('seed', '?')} · dt {info.get('dt', {}).get('text', '?')}")
+    _print_metrics(metrics)
+    return 0
+
+
+def _print_metrics(metrics: dict, indent: str = ""):
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            print(f"{indent}{key}:")
+            _print_metrics(value, indent + "  ")
+        elif isinstance(value, float):
+            print(f"{indent}{key:<24} {value:.4g}")
+        elif isinstance(value, list) and len(value) > 8:
+            print(f"{indent}{key:<24} [{len(value)} values]")
+        else:
+            print(f"{indent}{key:<24} {value}")
+
+
+def _cmd_run(protocol: str | None, args: list[str]) -> int:
+    from .paths import list_protocols
+    from .protocol import load_protocol, parse_protocol_args, protocol_parser, run_protocol
+
+    if protocol in (None, "-h", "--help"):
+        print("usage: pinglab-bio run PROTOCOL [options]   (PROTOCOL --help lists its options)")
+        print("protocols: " + ", ".join(list_protocols()))
+        return 0 if protocol else EXIT_USAGE
+    module = load_protocol(protocol)
+    prog = f"pinglab-bio run {module.PROTOCOL_NAME}"
+    if "-h" in args or "--help" in args:
+        protocol_parser(module, prog).print_help()
+        return 0
+    params, options = parse_protocol_args(module, args, prog)
+    folder, returned = run_protocol(module, params, out=options["out"], quiet=options["quiet"])
+    if returned.get("summary"):
+        print(returned["summary"])
+    print(f"total wall time {returned['wall_time_s']:.1f} s")
+    print(f"results: {folder}")
+    if (folder / "report.html").is_file():
+        print(f"report:  {folder / 'report.html'}")
+    return 0
+
+
+def main(argv=None) -> int:
+    # Brian2 installs an exception hook that prints a bug-report banner; the CLI reports its own.
+    sys.excepthook = sys.__excepthook__
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        import brian2
+
+        # Brian2 routes Python warnings into its log; the deprecation notes of its own
+        # dependencies (pyparsing) are noise to a user. Set after import: pyparsing adds filters.
+        warnings.simplefilter("ignore", DeprecationWarning)
+
+        brian2.BrianLogger.console_handler.setLevel("WARNING")
+        parser = build_parser()
+        if not argv:
+            parser.print_help()
+            return EXIT_USAGE
+        ns = parser.parse_args(argv[:2] if argv[0] == "run" else argv)
+        if ns.command == "run":
+            return _cmd_run(argv[1] if len(argv) > 1 else None, argv[2:])
+        if ns.command == "models":
+            return _cmd_models()
+        if ns.command == "protocols":
+            return _cmd_protocols()
+        if ns.command == "show":
+            return _cmd_show(ns.run_dir)
+        parser.print_help()
+        return EXIT_USAGE
+    except PinglabError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted: no run folder was left behind", file=sys.stderr)
+        return 130
+    except Exception as err:  # anything unforeseen still ends in one line
+        if os.environ.get("PINGLAB_BIO_DEBUG"):
+            traceback.print_exc()
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        print(f"error: unexpected {type(err).__name__}: {first} (set PINGLAB_BIO_DEBUG=1 for the "
+              "traceback)", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""Where the catalogue lives: ``models/``, ``protocols/`` and ``analysis/``.
+
+In a checkout (or an editable install) they sit beside the package; in an installed wheel they
+are carried inside it as ``pinglab_bio/_catalogue/<kind>/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["catalogue_dir", "find_model", "list_models", "find_protocol", "list_protocols",
+           "find_analysis", "repo_root"]
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def repo_root() -> Path | None:
+    """The checkout holding this package, or None for an installed wheel."""
+    root = _PACKAGE.parent
+    return root if (root / "pyproject.toml").is_file() and (root / "models").is_dir() else None
+
+
+def catalogue_dir(kind: str) -> Path:
+    """The folder of ``models``, ``protocols`` or ``analysis``."""
+    root = repo_root()
+    return (root / kind) if root else (_PACKAGE / "_catalogue" / kind)
+
+
+def _names(kind: str, suffix: str) -> list[str]:
+    folder = catalogue_dir(kind)
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.glob(f"*{suffix}") if not p.name.startswith("_"))
+
+
+def list_models() -> list[str]:
+    return _names("models", ".toml")
+
+
+def list_protocols() -> list[str]:
+    return _names("protocols", ".py")
+
+
+def find_model(name_or_path) -> Path | None:
+    path = Path(name_or_path)
+    if path.suffix == ".toml" and path.is_file():
+        return path
+    candidate = catalogue_dir("models") / f"{name_or_path}.toml"
+    return candidate if candidate.is_file() else None
+
+
+def find_protocol(name_or_path) -> Path | None:
+    path = Path(name_or_path)
+    if path.suffix == ".py" and path.is_file():
+        return path
+    candidate = catalogue_dir("protocols") / f"{name_or_path}.py"
+    return candidate if candidate.is_file() else None
+
+
+def find_analysis(protocol: str) -> Path | None:
+    candidate = catalogue_dir("analysis") / f"{protocol}.py"
+    return candidate if candidate.is_file() else None

@@ -1,0 +1,218 @@
+"""Protocol scripts: a docstring naming the question, a ``PARAMETERS`` block, and ``run()``.
+
+A protocol file in ``protocols/`` looks like::
+
+    \"\"\"Which question it answers.\"\"\"
+    from pinglab_bio.protocol import Param, main
+
+    PARAMETERS = {"dt": Param("0.1 ms", "integration step", kind="time"), ...}
+
+    def run(params, out):
+        ...               # write files into the folder `out`
+        return {"summary": "...", "metrics": {...}}
+
+    if __name__ == "__main__":
+        raise SystemExit(main(__file__))
+
+Every entry of ``PARAMETERS`` becomes a CLI flag (``--dt``, ``--tau-gaba-values``); the
+framework adds ``--out``, ``--set`` and ``--quiet``. Inputs are checked before a run folder is
+created, and the folder is written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from brian2.units.fundamentalunits import fail_for_dimension_mismatch
+
+from .errors import PinglabError, SettingsError
+from .paths import find_protocol, list_protocols
+from .provenance import short_hash
+from .runfolder import atomic_run_dir, write_json
+from .runner import default_run_dir
+from .spec import check_run_settings, load_model
+from .units import parse_quantity
+
+__all__ = ["Param", "load_protocol", "protocol_parser", "parse_protocol_args", "run_protocol", "main",
+           "simulation_parameters", "simulate_kwargs",
+           "parse_overrides"]
+
+_KINDS = ("str", "int", "float", "time", "quantity", "quantity_list", "choice", "model", "device")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One protocol parameter: default, help text and kind (how the CLI value is checked)."""
+
+    default: object
+    help: str
+    kind: str = "str"
+    choices: tuple = ()
+    unit: str = ""
+
+    def parse(self, name: str, value):
+        """Check and convert a CLI string; raise SettingsError naming the flag."""
+        flag = "--" + name.replace("_", "-")
+        if self.kind == "int":
+            try:
+                number = int(value)
+            except (TypeError, ValueError):
+                raise SettingsError(f"{flag} must be a whole number, got {value!r}. Fix: e.g. {flag} 3") from None
+            if number < 0:
+                raise SettingsError(f"{flag} must be ≥ 0, got {number}. Fix: e.g. {flag} 3")
+            return number
+        if self.kind == "float":
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                raise SettingsError(f"{flag} must be a number, got {value!r}. Fix: e.g. {flag} 0.5") from None
+        if self.kind in ("time", "quantity"):
+            return self._quantity(flag, value)
+        if self.kind == "quantity_list":
+            items = [v for v in str(value).split(",") if v.strip()]
+            if not items:
+                raise SettingsError(f"{flag} needs at least one value, got {value!r}. "
+                                    f"Fix: e.g. {flag} {self.default}")
+            return [self._quantity(flag, v) for v in items]
+        if self.kind == "choice" and value not in self.choices:
+            raise SettingsError(f"{flag} must be one of {', '.join(self.choices)}, got {value!r}. "
+                                f"Fix: e.g. {flag} {self.choices[0]}")
+        return value
+
+    def _quantity(self, flag, value):
+        try:
+            q = parse_quantity(value)
+        except ValueError as err:
+            raise SettingsError(f"{flag}: {err}. Fix: e.g. {flag} {self.default}") from None
+        reference = parse_quantity("1 s") if self.kind == "time" else (
+            parse_quantity(f"1 {self.unit}") if self.unit else None)
+        if reference is not None:
+            try:
+                fail_for_dimension_mismatch(q, reference)
+            except Exception:
+                raise SettingsError(f"{flag} {value!r} has the wrong unit. Fix: e.g. {flag} {self.default}") \
+                    from None
+        return q
+
+
+def load_protocol(name_or_path: str) -> ModuleType:
+    """Import a protocol script by name (``ping_gamma``) or path."""
+    path = find_protocol(name_or_path)
+    if path is None:
+        raise PinglabError(f"unknown protocol '{name_or_path}'. Fix: use one of "
+                           f"{', '.join(list_protocols())} (see `pinglab-bio protocols`)")
+    spec = importlib.util.spec_from_file_location(f"pinglab_protocol_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for attr in ("PARAMETERS", "run"):
+        if not hasattr(module, attr):
+            raise PinglabError(f"protocol file {path} has no {attr}. Fix: define {attr} (see "
+                               "pinglab_bio/protocol.py)")
+    module.PROTOCOL_NAME = path.stem
+    return module
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise SettingsError(f"{message}. Fix: see `{self.prog} --help`")
+
+
+def protocol_parser(module: ModuleType, prog: str) -> argparse.ArgumentParser:
+    doc = (module.__doc__ or "").strip()
+    parser = _Parser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, param in module.PARAMETERS.items():
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None,
+                            help=f"{param.help} (default: {param.default})")
+    parser.add_argument("--out", default=None,
+                        help="run folder to create (default: runs/<protocol>-<utc time>-<hash>)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a model entry, e.g. --set tau_gaba=12ms --set exc_to_inh=off")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary")
+    return parser
+
+
+def parse_overrides(items) -> dict:
+    """``["tau_gaba=9ms", ...]`` → ``{"tau_gaba": "9ms"}``."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise SettingsError(f"--set needs KEY=VALUE, got {item!r}. Fix: e.g. --set tau_gaba=12ms")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def parse_protocol_args(module: ModuleType, argv, prog: str) -> tuple[dict, dict]:
+    """Parse and check CLI args; return ``(params, options)`` before anything is written."""
+    ns = protocol_parser(module, prog).parse_args(argv)
+    params = {}
+    for name, param in module.PARAMETERS.items():
+        raw = getattr(ns, name)
+        params[name] = param.parse(name, param.default if raw is None else raw)
+    params["overrides"] = parse_overrides(ns.overrides)
+    if "model" in params:
+        params["model_spec"] = load_model(params["model"], params["overrides"])
+    if "dt" in params and "duration" in params:
+        check_run_settings(params["dt"], params["duration"])
+    if hasattr(module, "check"):
+        module.check(params)
+    return params, {"out": ns.out, "quiet": ns.quiet}
+
+
+def _json_params(params: dict) -> dict:
+    return {k: (str(v) if not isinstance(v, (int, float, str, bool, type(None), dict)) else v)
+            for k, v in params.items() if k != "model_spec"}
+
+
+def run_protocol(module: ModuleType, params: dict, *, out=None, quiet: bool = False,
+                 runs_root: str | Path = "runs") -> tuple[Path, dict]:
+    """Run a protocol into a fresh run folder; return ``(folder, returned dict)``."""
+    name = module.PROTOCOL_NAME
+    folder = Path(out) if out else default_run_dir(name, {"protocol": name, **_json_params(params)}, runs_root)
+    log = (lambda *a, **k: None) if quiet else (lambda *a, **k: print(*a, file=sys.stderr, **k))
+    started = time.perf_counter()
+    with atomic_run_dir(folder) as tmp:
+        returned = module.run(params, tmp, log=log) or {}
+        write_json(tmp / "protocol.json", {"protocol": name, "parameters": _json_params(params),
+                                           "wall_time_s": time.perf_counter() - started,
+                                           "params_hash": short_hash(_json_params(params))})
+    returned["wall_time_s"] = time.perf_counter() - started
+    return folder, returned
+
+
+def main(path_or_name, argv=None) -> int:
+    """Entry point of ``python protocols/<name>.py``; same behaviour as ``pinglab-bio run``."""
+    from .cli import main as cli_main
+
+    name = Path(str(path_or_name)).stem
+    return cli_main(["run", name, *(sys.argv[1:] if argv is None else argv)])
+
+
+def simulation_parameters(*, model="ping_coba", dt="0.1 ms", duration="1 s", seed=0) -> dict:
+    """The parameters every simulating protocol shares (model, dt, duration, seed, device, ...)."""
+    from .devices import DEVICES, TARGETS
+    from .runfolder import DATA_FORMATS
+
+    return {
+        "model": Param(model, "catalogue name or path of a model .toml", kind="model"),
+        "dt": Param(dt, "integration step", kind="time"),
+        "duration": Param(duration, "simulated time", kind="time"),
+        "transient": Param("100 ms", "initial time left out of the measures", kind="time"),
+        "seed": Param(seed, "seed of every random draw", kind="int"),
+        "device": Param("runtime", "Brian2 device", kind="choice", choices=DEVICES),
+        "target": Param("numpy", "code generation target of the runtime device", kind="choice",
+                        choices=TARGETS),
+        "data_format": Param("h5", "spike file format: h5 (HDF5) or nix (neo NIX)", kind="choice",
+                             choices=DATA_FORMATS),
+    }
+
+
+def simulate_kwargs(params: dict) -> dict:
+    """The keyword arguments of :func:`pinglab_bio.simulate` taken from protocol parameters."""
+    return {key: params[key] for key in ("dt", "duration", "seed", "device", "target", "transient")}

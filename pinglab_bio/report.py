@@ -1,0 +1,74 @@
+"""A self-contained HTML report of a run folder: figures embedded, metrics, model, provenance."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+__all__ = ["write_run_report", "html_page", "table", "figure_tag"]
+
+
+def _esc(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def figure_tag(path: Path, caption: str = "") -> str:
+    """An <img> with the PNG embedded as base64, so the report needs no other file."""
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    return (f'<figure><img alt="{_esc(caption or Path(path).stem)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{_esc(caption)}</figcaption></figure>")
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def table(rows, header=None) -> str:
+    """An HTML table; every cell is escaped."""
+    head = "".join(f"<th>{_esc(h)}</th>" for h in header) if header else ""
+    body = "".join("<tr>" + "".join(f"<td>{_esc(_fmt(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table>{'<tr>' + head + '</tr>' if head else ''}{body}</table>"
+
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222;line-height:1.4}
+h1{font-size:1.5em} h2{font-size:1.15em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;font-size:.9em} td,th{border:1px solid #ccc;padding:.2em .6em;text-align:left}
+figure{margin:1em 0} img{max-width:100%} figcaption{font-size:.85em;color:#555}
+pre{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:.8em}
+"""
+
+
+def html_page(title: str, sections: list[tuple[str, str]]) -> str:
+    """A full HTML document from ``[(heading, html body), ...]`` (bodies are trusted HTML)."""
+    body = "".join(f"<section><h2>{_esc(h)}</h2>{b}</section>" for h, b in sections)
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_esc(title)}</title>"
+            f"<style>{_STYLE}</style></head><body><h1>{_esc(title)}</h1>{body}</body></html>\n")
+
+
+def write_run_report(folder: Path, info: dict, metrics: dict, figures: list[str],
+                     target: Path | None = None) -> Path:
+    """Write ``report.html`` for one simulation run (``folder`` holds the figures)."""
+    folder = Path(folder)
+    metric_rows = [(k, v) for k, v in metrics.items()]
+    params = info.get("parameters", {})
+    param_rows = [(group, name, val.get("text", val) if isinstance(val, dict) else val)
+                  for group, values in params.items() for name, val in values.items()]
+    prov = {k: info.get(k) for k in ("protocol", "seed", "dt", "duration", "transient", "device",
+                                     "git_revision", "wall_time_s", "versions")}
+    sections = [
+        ("Metrics", table(metric_rows, ["metric", "value"])),
+        ("Figures", "".join(figure_tag(folder / f, Path(f).stem) for f in figures)),
+        ("Parameters", table(param_rows, ["group", "name", "value"])),
+        ("Model file", f"<p>{_esc(info['model'].get('path'))} · sha256 {_esc(info['model']['sha256'])}"
+                       f" · overrides {_esc(info['model'].get('overrides'))}</p>"
+                       f"<pre>{_esc(info['model']['source'])}</pre>"),
+        ("Provenance", f"<pre>{_esc(json.dumps(prov, indent=2))}</pre>"),
+    ]
+    target = Path(target) if target else folder / "report.html"
+    target.write_text(html_page(f"{info.get('protocol', 'run')}: {info['model']['name']}", sections))
+    return target

@@ -1,0 +1,166 @@
+"""Run folders: written whole or not at all, and read back into the same objects.
+
+Layout of ``runs/<protocol>-<utc time>-<short hash>/``::
+
+    run.json        protocol, model (file text and hash), parameters with units, seed, dt,
+                    duration, device, package versions, git revision, wall times
+    metrics.json    the numbers (rate_exc_hz, rate_inh_hz, gamma_peak_hz, gamma_power_share, ...)
+    spikes.h5       spikes and population rates (HDF5, layout below), or data.nix (NIX, neo)
+    figures/*.png   raster, population rates, PSD with the gamma peak
+
+``spikes.h5`` holds, per population ``P``: ``/spikes/P/times`` (float64, seconds),
+``/spikes/P/indices`` (int32, neuron index within P) with attribute ``n_neurons``;
+``/rates/P`` (float64, Hz) with attributes ``t_start_s`` and ``sampling_period_s``; and root
+attributes ``t_start_s``, ``t_stop_s``, ``dt_s``. Any HDF5 reader opens it; no code runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import h5py
+import neo
+import numpy as np
+import quantities as pq
+
+from .errors import PinglabError
+
+__all__ = ["atomic_run_dir", "write_json", "read_json", "write_spikes", "read_spikes", "DATA_FORMATS"]
+
+DATA_FORMATS = ("h5", "nix")
+
+
+@contextmanager
+def atomic_run_dir(final: Path):
+    """Yield a temporary folder beside ``final``; rename it to ``final`` only on success.
+
+    On any exception (including KeyboardInterrupt) the temporary folder is removed, so a run
+    folder exists whole or not at all.
+    """
+    final = Path(final)
+    if final.exists():
+        raise PinglabError(f"run folder {final} already exists. Fix: pass another --out or remove it")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_json(path: Path, payload: dict):
+    Path(path).write_text(json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def write_spikes(folder: Path, block: neo.Block, fmt: str = "h5") -> str:
+    """Write a run's neo Block; return the file name written."""
+    if fmt == "nix":
+        from neo.io import NixIO
+
+        name = "data.nix"
+        with NixIO(str(Path(folder) / name), mode="ow") as io:
+            io.write_block(block)
+        return name
+    seg = block.segments[0]
+    name = "spikes.h5"
+    with h5py.File(Path(folder) / name, "w") as h5:
+        h5.attrs["format"] = "pinglab-bio spikes v1"
+        h5.attrs["t_start_s"] = float(seg.t_start.rescale(pq.s))
+        h5.attrs["t_stop_s"] = float(seg.t_stop.rescale(pq.s))
+        h5.attrs["dt_s"] = float(block.annotations["dt_s"])
+        by_pop: dict[str, list] = {}
+        for st in seg.spiketrains:
+            by_pop.setdefault(st.annotations["population"], []).append(st)
+        for pop, trains in by_pop.items():
+            times = np.concatenate([st.times.rescale(pq.s).magnitude for st in trains])
+            idx = np.concatenate([np.full(len(st), st.annotations["neuron_index"], dtype=np.int32)
+                                  for st in trains])
+            order = np.argsort(times, kind="stable")
+            grp = h5.create_group(f"spikes/{pop}")
+            grp.create_dataset("times", data=times[order])
+            grp.create_dataset("indices", data=idx[order])
+            grp.attrs["n_neurons"] = len(trains)
+        for sig in seg.analogsignals:
+            ds = h5.create_dataset(f"rates/{sig.annotations['population']}",
+                                   data=np.asarray(sig.rescale(pq.Hz)).reshape(-1))
+            ds.attrs["t_start_s"] = float(sig.t_start.rescale(pq.s))
+            ds.attrs["sampling_period_s"] = float(sig.sampling_period.rescale(pq.s))
+    return name
+
+
+def make_block(spikes: dict, rates: dict, *, t_start, t_stop, dt, name="run") -> neo.Block:
+    """A neo Block from ``{population: (n_neurons, indices, times)}`` and population rates.
+
+    Spike trains are annotated with ``population`` and ``neuron_index``; rates are
+    AnalogSignals annotated with ``population``.
+    """
+    block = neo.Block(name=name, dt_s=float(dt.rescale(pq.s)))
+    seg = neo.Segment(name="trial 0")
+    block.segments.append(seg)
+    for pop, (n, indices, times) in spikes.items():
+        indices = np.asarray(indices)
+        times = np.asarray(times.rescale(pq.s).magnitude if isinstance(times, pq.Quantity) else times)
+        order = np.argsort(indices, kind="stable")
+        sorted_idx, sorted_t = indices[order], times[order]
+        bounds = np.searchsorted(sorted_idx, np.arange(n + 1))
+        for k in range(n):
+            seg.spiketrains.append(neo.SpikeTrain(
+                np.sort(sorted_t[bounds[k]:bounds[k + 1]]) * pq.s, t_start=t_start, t_stop=t_stop,
+                population=pop, neuron_index=int(k)))
+    for pop, sig in rates.items():
+        sig = sig.copy()
+        sig.name = f"rate_{pop}"
+        sig.annotations["population"] = pop
+        seg.analogsignals.append(sig)
+    return block
+
+
+def read_spikes(folder: Path) -> neo.Block:
+    """Read the Block of a run folder (``spikes.h5`` or ``data.nix``)."""
+    folder = Path(folder)
+    if (folder / "data.nix").is_file():
+        from neo.io import NixIO
+
+        with NixIO(str(folder / "data.nix"), mode="ro") as io:
+            block = io.read_block()
+        for st in block.segments[0].spiketrains:
+            st.annotations.pop("nix_name", None)
+            st.annotations["neuron_index"] = int(st.annotations["neuron_index"])
+        return block
+    path = folder / "spikes.h5"
+    if not path.is_file():
+        raise PinglabError(f"{folder} has no spikes.h5 or data.nix. Fix: point at a run folder "
+                           "written by pinglab-bio run")
+    with h5py.File(path, "r") as h5:
+        t_start, t_stop = h5.attrs["t_start_s"] * pq.s, h5.attrs["t_stop_s"] * pq.s
+        dt = h5.attrs["dt_s"] * pq.s
+        spikes = {pop: (int(g.attrs["n_neurons"]), g["indices"][()], g["times"][()] * pq.s)
+                  for pop, g in h5["spikes"].items()}
+        rates = {}
+        for pop, ds in h5.get("rates", {}).items():
+            rates[pop] = neo.AnalogSignal(ds[()].reshape(-1, 1) * pq.Hz, t_start=ds.attrs["t_start_s"] * pq.s,
+                                          sampling_period=ds.attrs["sampling_period_s"] * pq.s)
+    return make_block(spikes, rates, t_start=t_start, t_stop=t_stop, dt=dt)

@@ -1,0 +1,241 @@
+"""Run a model on a device and collect a :class:`RunResult`; save and load run folders."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import brian2
+import neo
+import numpy as np
+import quantities as pq
+
+from .devices import use_device
+from .errors import PinglabError, SettingsError
+from .measures import summarize
+from .network import build_network
+from .provenance import git_revision, package_versions, short_hash, utc_stamp
+from .runfolder import (DATA_FORMATS, atomic_run_dir, make_block, read_json, read_spikes,
+                        write_json, write_spikes)
+from .spec import ModelSpec, check_run_settings, load_model
+from .units import parse_quantity, quantity_to_json
+
+__all__ = ["RunResult", "simulate", "write_run", "save_run", "load_run", "default_run_dir", "describe"]
+
+
+@dataclass
+class RunResult:
+    """Spikes, population rates, metrics and provenance of one simulation.
+
+    ``block`` is a neo Block with one Segment: a SpikeTrain per neuron annotated with
+    ``population`` and ``neuron_index``, and one population-rate AnalogSignal per population.
+    ``info`` is the content of ``run.json``; ``metrics`` that of ``metrics.json``.
+    """
+
+    block: neo.Block
+    metrics: dict
+    info: dict
+    states: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    def spiketrains(self, population: str | None = None) -> list:
+        trains = self.block.segments[0].spiketrains
+        return [st for st in trains if population is None or st.annotations["population"] == population]
+
+    def population_rate(self, population: str) -> neo.AnalogSignal:
+        for sig in self.block.segments[0].analogsignals:
+            if sig.annotations.get("population") == population:
+                return sig
+        raise PinglabError(f"run has no population '{population}'. Fix: use one of {self.populations}")
+
+    @property
+    def populations(self) -> list[str]:
+        return list(self.info["populations"])
+
+    def spike_arrays(self, population: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(indices, times_s)`` of every spike of a population, sorted by time."""
+        trains = self.spiketrains(population)
+        idx = np.concatenate([np.full(len(st), st.annotations["neuron_index"]) for st in trains])
+        t = np.concatenate([st.times.rescale(pq.s).magnitude for st in trains])
+        order = np.lexsort((idx, t))
+        return idx[order].astype(np.int64), t[order]
+
+
+def _progress_reporter(stream):
+    started = time.perf_counter()
+
+    def report(elapsed, completed, start, duration):
+        if time.perf_counter() - started < 2.0 and completed < 1:
+            return
+        bar = "#" * int(completed * 20)
+        stream.write(f"\r  simulating [{bar:<20}] {completed * 100:5.1f}% ({float(elapsed):.1f} s wall)")
+        if completed >= 1:
+            stream.write("\n")
+        stream.flush()
+
+    return report
+
+
+def simulate(spec: ModelSpec | str, *, dt="0.1 ms", duration="1 s", seed: int = 0,
+             device: str = "runtime", target: str = "numpy", transient="100 ms",
+             record: dict | None = None, progress: bool = False) -> RunResult:
+    """Simulate a model and measure it.
+
+    Parameters
+    ----------
+    spec : ModelSpec or str
+        A validated model or a catalogue name / path.
+    dt, duration, transient : str or Quantity
+        Integration step, simulated time, and the initial stretch left out of the measures.
+    seed : int
+        Seeds every random draw (Brian2's generator and the connectivity generator).
+    device : {"runtime", "cpp_standalone"}
+    target : {"numpy", "cython"}
+        Code-generation target on the runtime device.
+    record : dict, optional
+        State variables to record, ``{population: {"variables": [...], "indices": [...]}}``.
+    progress : bool
+        Print a progress bar to stderr when the simulation takes more than two seconds.
+    """
+    if not isinstance(spec, ModelSpec):
+        spec = load_model(spec)
+    dt_q, dur_q = check_run_settings(dt, duration)
+    try:
+        transient_q = parse_quantity(transient)
+    except ValueError as err:
+        raise SettingsError(f"transient: {err}. Fix: pass e.g. 100 ms") from None
+    if not 0 <= float(transient_q) < float(dur_q):
+        raise SettingsError(f"transient {transient} must lie in [0, duration={duration}). "
+                            "Fix: use a shorter transient or a longer duration")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise SettingsError(f"seed must be a whole number ≥ 0, got {seed!r}. Fix: pass e.g. --seed 1")
+    seed = int(seed)
+    build_key = f"{spec.sha256}|{sorted(spec.overrides.items())}|{float(dt_q)}|{float(dur_q)}"
+    timings = {}
+    with use_device(device, target=target, build_key=build_key) as session:
+        t0 = time.perf_counter()
+        brian2.seed(seed)
+        built = build_network(spec, dt=dt_q, seed=seed, record=record)
+        timings["build_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        report = _progress_reporter(sys.stderr) if progress and not session.standalone else None
+        built.network.run(dur_q, report=report, report_period=1 * brian2.second, namespace={})
+        session.finish()
+        timings["run_s"] = time.perf_counter() - t0
+        spikes = {pop: (spec.populations[pop].n, np.asarray(mon.i[:]), np.asarray(mon.t[:] / brian2.second))
+                  for pop, mon in built.spike_monitors.items()}
+        states = {pop: {"t_s": np.asarray(mon.t[:] / brian2.second),
+                        **{var: np.asarray(getattr(mon, var)[:]) for var in record[pop]["variables"]}}
+                  for pop, mon in built.state_monitors.items()}
+    t0 = time.perf_counter()
+    t_stop = float(dur_q) * pq.s
+    trains = make_block(spikes, {}, t_start=0 * pq.s, t_stop=t_stop, dt=float(dt_q) * pq.s)
+    by_pop = {pop: [st for st in trains.segments[0].spiketrains if st.annotations["population"] == pop]
+              for pop in spikes}
+    metrics, rates = summarize(by_pop, dt=float(dt_q) * pq.s, t_start=float(transient_q) * pq.s, t_stop=t_stop)
+    for pop, sig in rates.items():
+        sig.name = f"rate_{pop}"
+        sig.annotations["population"] = pop
+        trains.segments[0].analogsignals.append(sig)
+    timings["analysis_s"] = time.perf_counter() - t0
+    info = {
+        "model": {
+            "name": spec.name,
+            "path": spec.path,
+            "sha256": spec.sha256,
+            "source": spec.source,
+            "overrides": {k: str(v) for k, v in spec.overrides.items()},
+        },
+        "populations": {pop: p.n for pop, p in spec.populations.items()},
+        "parameters": _parameters_json(spec),
+        "seed": seed,
+        "dt": quantity_to_json(dt_q),
+        "duration": quantity_to_json(dur_q),
+        "transient": quantity_to_json(transient_q),
+        "device": {"name": device, "target": target if device == "runtime" else None},
+        "versions": package_versions(),
+        "git_revision": git_revision(),
+        "wall_time_s": timings,
+    }
+    return RunResult(block=trains, metrics=metrics, info=info, states=states)
+
+
+def _parameters_json(spec: ModelSpec) -> dict:
+    out = {"shared": {k: quantity_to_json(v) for k, v in spec.parameters.items()}}
+    for pop, p in spec.populations.items():
+        out[pop] = {k: quantity_to_json(v) for k, v in p.parameters.items()}
+        out[pop]["refractory"] = quantity_to_json(p.refractory)
+        out[pop]["method"] = p.method
+    for name, path in spec.pathways.items():
+        out[name] = {"weight": quantity_to_json(path.weight), "delay": quantity_to_json(path.delay),
+                     "p": path.p, "in_degree": path.in_degree}
+    for pop, drive in spec.drives.items():
+        out[f"drive_{pop}"] = {"kind": drive.kind, "variable": drive.variable,
+                               **{k: quantity_to_json(v) if not isinstance(v, (int, float)) else v
+                                  for k, v in drive.values.items()}}
+    return out
+
+
+def default_run_dir(protocol: str, payload, root: Path | str = "runs") -> Path:
+    """``runs/<protocol>-<utc time>-<short hash>``."""
+    return Path(root) / f"{protocol}-{utc_stamp()}-{short_hash(payload)}"
+
+
+def write_run(result: RunResult, folder: Path, *, protocol: str = "ping_gamma", data_format: str = "h5",
+              figures: bool = True, report: bool = True, extra_info: dict | None = None) -> Path:
+    """Write a run's files into an existing (temporary) folder: run.json, metrics.json, data,
+    figures and report.html. Use :func:`save_run` for the atomic version."""
+    from .plots import run_figures
+    from .report import write_run_report
+
+    if data_format not in DATA_FORMATS:
+        raise SettingsError(f"unknown data format '{data_format}'. Fix: use one of {', '.join(DATA_FORMATS)}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    info = {"protocol": protocol, **result.info, **(extra_info or {})}
+    info["data_file"] = write_spikes(folder, result.block, data_format)
+    info["figures"] = run_figures(result, folder / "figures") if figures else []
+    write_json(folder / "run.json", info)
+    write_json(folder / "metrics.json", result.metrics)
+    if report:
+        write_run_report(folder, info, result.metrics, info["figures"])
+    result.info = info
+    return folder
+
+
+def save_run(result: RunResult, folder: Path, **kwargs) -> Path:
+    """Write a run folder atomically (temporary folder, then rename) and return its path."""
+    folder = Path(folder)
+    with atomic_run_dir(folder) as tmp:
+        write_run(result, tmp, **kwargs)
+    result.path = folder
+    return folder
+
+
+def load_run(path) -> RunResult:
+    """Read a run folder back into a :class:`RunResult` (neo Block, metrics, info)."""
+    folder = Path(path)
+    if not (folder / "run.json").is_file():
+        raise PinglabError(f"{folder} is not a run folder (no run.json). Fix: pass a folder "
+                           "written by pinglab-bio run")
+    return RunResult(block=read_spikes(folder), metrics=read_json(folder / "metrics.json"),
+                     info=read_json(folder / "run.json"), path=folder)
+
+
+def describe(result: RunResult) -> str:
+    """A few lines for a terminal: rates, gamma peak and share, wall times."""
+    m, info = result.metrics, result.info
+    lines = [f"model {info['model']['name']}  dt {info['dt']['text']}  duration {info['duration']['text']}"
+             f"  seed {info['seed']}  device {info['device']['name']}"]
+    rates = "  ".join(f"{pop.upper()} rate {m[f'rate_{pop}_hz']:.2f} Hz" for pop in ("exc", "inh")
+                      if m.get(f"rate_{pop}_hz") is not None)
+    lines.append(rates)
+    lines.append(f"gamma peak ({m['rhythm_population'].upper()} rate) {m['gamma_peak_hz']:.1f} Hz"
+                 f"{'' if m['gamma_in_band'] else ' (outside 30–100 Hz)'}, power share in 30–100 Hz "
+                 f"{m['gamma_power_share']:.2f}, prominence {m['gamma_prominence']:.1f}×")
+    wall = info.get("wall_time_s", {})
+    lines.append("wall time: " + ", ".join(f"{k[:-2]} {v:.2f} s" for k, v in wall.items()))
+    return "\n".join(lines)
+

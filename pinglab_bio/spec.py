@@ -1,0 +1,568 @@
+"""Model files (TOML) → validated :class:`ModelSpec`.
+
+A model file is checked completely before Brian2 builds anything from it. Every problem raises
+:class:`~pinglab_bio.errors.ModelError` with one line that names the file, the key, the value
+received and the fix.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from brian2 import Equations
+from brian2.core.functions import DEFAULT_FUNCTIONS
+from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity, fail_for_dimension_mismatch
+from brian2.utils.stringtools import get_identifiers
+
+from .errors import ModelError, SettingsError
+from .paths import find_model, list_models
+from .units import UNIT_NAMESPACE, parse_quantity
+
+__all__ = [
+    "ModelSpec",
+    "PopulationSpec",
+    "PathwaySpec",
+    "DriveSpec",
+    "POPULATIONS",
+    "PATHWAYS",
+    "load_model",
+    "parse_model",
+    "apply_overrides",
+    "check_run_settings",
+]
+
+POPULATIONS = ("exc", "inh")
+PATHWAYS = {
+    "exc_to_inh": ("exc", "inh"),
+    "inh_to_exc": ("inh", "exc"),
+    "exc_to_exc": ("exc", "exc"),
+    "inh_to_inh": ("inh", "inh"),
+}
+DRIVE_KINDS = {
+    "tonic_ou": {"kind", "variable", "mean", "heterogeneity", "sigma", "tau"},
+    "poisson": {"kind", "variable", "n_sources", "rate", "weight"},
+}
+TOP_KEYS = {"model", "populations", "parameters", "neurons", "synapses", "drive"}
+MODEL_KEYS = {"name", "description", "reference"}
+POPULATION_KEYS = {"n_exc", "n_inh", "n_total", "ei_ratio"}
+NEURON_KEYS = {"equations", "threshold", "reset", "refractory", "method", "parameters", "init"}
+PATHWAY_KEYS = {"on_pre", "weight", "p", "in_degree", "delay"}
+METHODS = {"exact", "linear", "exponential_euler", "euler", "rk2", "rk4", "heun", "milstein"}
+# Identifiers Brian2 provides itself inside equations, thresholds and resets.
+_BUILTIN_NAMES = (
+    set(DEFAULT_FUNCTIONS) | set(UNIT_NAMESPACE)
+    | {"t", "dt", "xi", "i", "N", "True", "False", "inf", "pi", "e", "not_refractory",
+       "lastspike", "t_in_timesteps"}
+)
+
+
+@dataclass(frozen=True)
+class PopulationSpec:
+    """One neuron population: equations, spiking rule and parameters (all with units)."""
+
+    name: str
+    n: int
+    equations: str
+    threshold: str
+    reset: str
+    refractory: Quantity
+    method: str
+    parameters: dict
+    init: dict
+
+    @property
+    def variables(self) -> set[str]:
+        return set(Equations(self.equations).names)
+
+
+@dataclass(frozen=True)
+class PathwaySpec:
+    """Synapses from one population to another, with per-synapse weight ``w``."""
+
+    name: str
+    source: str
+    target: str
+    on_pre: str
+    weight: Quantity
+    delay: Quantity
+    p: float | None = None
+    in_degree: int | None = None
+
+
+@dataclass(frozen=True)
+class DriveSpec:
+    """External drive of one population: tonic + Ornstein–Uhlenbeck, or Poisson input."""
+
+    population: str
+    kind: str
+    variable: str
+    values: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A validated model. ``raw`` is the TOML content after overrides; ``source`` the file text."""
+
+    name: str
+    description: str
+    path: str | None
+    source: str
+    raw: dict
+    parameters: dict
+    populations: dict
+    pathways: dict
+    drives: dict
+    overrides: dict = field(default_factory=dict)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.source.encode()).hexdigest()
+
+    @property
+    def n_neurons(self) -> int:
+        return sum(p.n for p in self.populations.values())
+
+    def namespace(self, population: str) -> dict:
+        """Shared parameters overlaid by the population's own ones."""
+        return {**self.parameters, **self.populations[population].parameters}
+
+    def with_overrides(self, overrides: dict) -> "ModelSpec":
+        """A new, re-validated spec with ``overrides`` (see :func:`apply_overrides`) applied."""
+        merged = {**self.overrides, **overrides}
+        raw = apply_overrides(self._original_raw(), merged, self._where())
+        return parse_model(raw, source=self.source, path=self.path, overrides=merged)
+
+    def _original_raw(self) -> dict:
+        return tomllib.loads(self.source)
+
+    def _where(self) -> str:
+        return self.path or f"model '{self.name}'"
+
+
+def load_model(name_or_path: str | Path, overrides: dict | None = None) -> ModelSpec:
+    """Load a model from the catalogue by name (``"ping_coba"``) or from a TOML file path.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A catalogue name (see ``pinglab-bio models``) or the path of a ``.toml`` file.
+    overrides : dict, optional
+        ``{key: value}`` settings applied on top of the file, as with ``--set key=value``.
+    """
+    path = find_model(name_or_path)
+    if path is None:
+        raise ModelError(
+            f"model '{name_or_path}' not found: it is neither a file nor a catalogue name; "
+            f"available: {', '.join(list_models()) or 'none'}. Fix: pass a name from "
+            "`pinglab-bio models` or the path of a .toml file"
+        )
+    source = path.read_text()
+    where = str(path)
+    try:
+        raw = tomllib.loads(source)
+    except tomllib.TOMLDecodeError as err:
+        raise ModelError(f"{where}: not valid TOML ({err}). Fix: correct the syntax at that line")
+    overrides = dict(overrides or {})
+    raw = apply_overrides(raw, overrides, where)
+    return parse_model(raw, source=source, path=where, overrides=overrides)
+
+
+# ----------------------------------------------------------------------------------------
+# overrides (--set key=value)
+
+
+def _coerce(text):
+    if not isinstance(text, str):
+        return text
+    low = text.strip().lower()
+    if low in {"none", "off", "remove"}:
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def _resolve_override_path(raw: dict, key: str) -> list[str]:
+    parts = key.split(".")
+    if len(parts) == 1:
+        name = parts[0]
+        if name in raw.get("parameters", {}):
+            return ["parameters", name]
+        if name in POPULATION_KEYS:
+            return ["populations", name]
+        owners = [p for p, sec in raw.get("neurons", {}).items() if name in sec.get("parameters", {})]
+        if len(owners) == 1:
+            return ["neurons", owners[0], "parameters", name]
+        if name in PATHWAYS:
+            return ["synapses", name]
+        known = sorted(set(raw.get("parameters", {})) | POPULATION_KEYS | set(PATHWAYS)
+                       | {f"{pop}.{p}" for pop, sec in raw.get("neurons", {}).items()
+                          for p in sec.get("parameters", {})})
+        close = sorted(known, key=lambda k: _distance(k, name))[:1]
+        hint = f"did you mean '{close[0]}'? " if close and _distance(close[0], name) <= 3 else ""
+        raise SettingsError(f"override '{name}' matches no parameter of the model. Fix: {hint}use a "
+                            f"shared parameter, population.parameter or a dotted path (e.g. drive.exc.mean); "
+                            f"known names: {', '.join(known)}")
+    if parts[0] in POPULATIONS and len(parts) == 2:
+        section = raw.get("neurons", {}).get(parts[0], {})
+        if parts[1] in NEURON_KEYS:
+            return ["neurons", parts[0], parts[1]]
+        if parts[1] in section.get("parameters", {}) or parts[1] not in NEURON_KEYS:
+            return ["neurons", parts[0], "parameters", parts[1]]
+    if parts[0] in PATHWAYS:
+        return ["synapses", *parts]
+    return parts
+
+
+def apply_overrides(raw: dict, overrides: dict, where: str = "model") -> dict:
+    """Apply ``{key: value}`` overrides to a raw model dict and return the new dict.
+
+    Keys are a shared parameter (``tau_gaba``), a population key (``n_exc``), a population
+    parameter (``exc.C_m``), a pathway key (``exc_to_inh.p``) or any dotted path
+    (``drive.exc.mean``). A value of ``none``/``off`` removes the entry, e.g.
+    ``exc_to_inh=off`` removes that pathway.
+    """
+    raw = copy.deepcopy(raw)
+    for key, value in overrides.items():
+        if not isinstance(key, str) or not key or key.startswith(".") or key.endswith("."):
+            raise SettingsError(f"override key {key!r} is not a name. Fix: use e.g. tau_gaba=9ms")
+        path = _resolve_override_path(raw, key)
+        node = raw
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise SettingsError(
+                    f"{where}: override '{key}' goes through '{part}', which is a value, not a "
+                    "table. Fix: name an existing key (see the model file)"
+                )
+            node = child
+        value = _coerce(value)
+        if value is None:
+            node.pop(path[-1], None)
+        else:
+            node[path[-1]] = value
+    return raw
+
+
+# ----------------------------------------------------------------------------------------
+# validation
+
+
+def _err(where: str, key: str, message: str, fix: str):
+    raise ModelError(f"{where}: [{key}] {message}. Fix: {fix}")
+
+
+def _check_keys(where: str, table: str, found: dict, allowed: set[str]):
+    if not isinstance(found, dict):
+        _err(where, table, f"must be a table, got {found!r}", f"write it as [{table}] with keys")
+    for key in found:
+        if key not in allowed:
+            close = sorted(allowed, key=lambda a: _distance(a, key))[:1]
+            hint = f"did you mean '{close[0]}'? " if close and _distance(close[0], key) <= 3 else ""
+            _err(where, table, f"unknown key '{key}'",
+                 f"{hint}allowed keys are {', '.join(sorted(allowed))}")
+
+
+def _distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def _quantity(where, key, value, *, dim=None, unit_hint="", positive=False, nonnegative=False):
+    try:
+        q = parse_quantity(value)
+    except ValueError as err:
+        _err(where, key, f"{err}", f"write a number and a unit, e.g. '{unit_hint or '20 ms'}'")
+    if dim is not None:
+        try:
+            fail_for_dimension_mismatch(q, dim)
+        except Exception:
+            _err(where, key, f"'{value}' has the wrong unit",
+                 f"give it a unit like '{unit_hint}'")
+    if positive and not float(q) > 0:
+        _err(where, key, f"must be positive, got '{value}'", f"use a value > 0, e.g. '{unit_hint}'")
+    if nonnegative and float(q) < 0:
+        _err(where, key, f"must not be negative, got '{value}'", f"use a value ≥ 0, e.g. '{unit_hint}'")
+    return q
+
+
+_SECOND = parse_quantity("1 s")
+
+
+def _parameters(where: str, table: str, values: dict) -> dict:
+    if not isinstance(values, dict):
+        _err(where, table, f"must be a table of name = 'value unit', got {values!r}",
+             "write e.g. tau_gaba = \"9 ms\"")
+    out = {}
+    for name, value in values.items():
+        key = f"{table}.{name}"
+        if not name.isidentifier():
+            _err(where, key, f"'{name}' is not a valid identifier", "use letters, digits and _")
+        is_tau = name.startswith("tau")
+        q = _quantity(where, key, value, dim=_SECOND if is_tau else None, unit_hint="9 ms" if is_tau else "20 ms")
+        if is_tau and not float(q) > 0:
+            _err(where, key, f"time constant must be positive, got '{value}'", "use a value > 0, e.g. '9 ms'")
+        out[name] = q
+    return out
+
+
+def _populations(where: str, raw: dict) -> dict[str, int]:
+    table = raw.get("populations")
+    if table is None:
+        _err(where, "populations", "is missing", "add [populations] with n_exc and n_inh")
+    _check_keys(where, "populations", table, POPULATION_KEYS)
+    if "ei_ratio" in table or "n_total" in table:
+        if "ei_ratio" not in table or "n_total" not in table:
+            _err(where, "populations", "ei_ratio and n_total must be given together",
+                 "give both (n_exc = round(ei_ratio·n_total)) or use n_exc/n_inh")
+        if "n_exc" in table or "n_inh" in table:
+            _err(where, "populations", "give either n_exc/n_inh or n_total/ei_ratio, not both",
+                 "remove one of the two forms")
+        ratio = table["ei_ratio"]
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
+            _err(where, "populations.ei_ratio", f"E:I ratio must lie in (0, 1], got {ratio!r}",
+                 "give the excitatory fraction, e.g. 0.8 for 80:20")
+        total = _size(where, "populations.n_total", table["n_total"])
+        n_exc = int(round(ratio * total))
+        sizes = {"exc": n_exc, "inh": total - n_exc}
+        if n_exc < 1:
+            _err(where, "populations.ei_ratio", f"ratio {ratio} of {total} neurons leaves no E neuron",
+                 "raise ei_ratio or n_total")
+        return {k: v for k, v in sizes.items() if v > 0}
+    sizes = {pop: _size(where, f"populations.n_{pop}", table[f"n_{pop}"])
+             for pop in POPULATIONS if f"n_{pop}" in table}
+    if not sizes:
+        _err(where, "populations", "declares no population", "add n_exc and/or n_inh")
+    return sizes
+
+
+def _size(where, key, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        _err(where, key, f"must be a whole number, got {value!r}", "write e.g. 800")
+    if value < 1:
+        _err(where, key, f"size must be at least 1, got {value}", "use a size ≥ 1 or remove the population")
+    return value
+
+
+def _check_identifiers(where, key, code, known: set[str], kind: str, fix_table: str):
+    used = code.identifiers if isinstance(code, Equations) else get_identifiers(code)
+    missing = sorted(set(used) - known - _BUILTIN_NAMES)
+    if missing:
+        _err(where, key, f"{kind} use {', '.join(repr(m) for m in missing)}, "
+             "which is neither a variable of the equations nor a parameter",
+             f"add {missing[0]} = \"<value> <unit>\" to {fix_table} or declare it in the equations")
+
+
+def _population(where: str, name: str, section: dict, n: int, shared: dict) -> PopulationSpec:
+    table = f"neurons.{name}"
+    _check_keys(where, table, section, NEURON_KEYS)
+    for key in ("equations", "threshold", "method"):
+        if key not in section:
+            _err(where, table, f"is missing '{key}'", f"add {key} = ... to [{table}]")
+    try:
+        eqs = Equations(section["equations"])
+    except Exception as err:  # Brian2 raises several types for bad equation strings
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        _err(where, f"{table}.equations", f"Brian2 cannot parse the equations ({first})",
+             "write one 'name = expr : unit' or 'dname/dt = expr : unit' per line")
+    method = section["method"]
+    if method not in METHODS:
+        _err(where, f"{table}.method", f"unknown integration method '{method}'",
+             f"use one of {', '.join(sorted(METHODS))}")
+    params = _parameters(where, f"{table}.parameters", section.get("parameters", {}))
+    refractory = _quantity(where, f"{table}.refractory", section.get("refractory", "0 ms"),
+                           dim=_SECOND, unit_hint="2 ms", nonnegative=True)
+    known = set(eqs.names) | set(shared) | set(params)
+    _check_identifiers(where, f"{table}.equations", eqs, known, "the equations", f"[{table}.parameters] or [parameters]")
+    _check_identifiers(where, f"{table}.threshold", section["threshold"], known, "the threshold",
+                       f"[{table}.parameters] or [parameters]")
+    _check_identifiers(where, f"{table}.reset", section.get("reset", ""), known, "the reset",
+                       f"[{table}.parameters] or [parameters]")
+    init = section.get("init", {})
+    if not isinstance(init, dict):
+        _err(where, f"{table}.init", f"must be a table, got {init!r}", "write e.g. v = \"-65 mV\"")
+    parsed_init = {}
+    for var, value in init.items():
+        key = f"{table}.init.{var}"
+        if var not in eqs.names:
+            _err(where, key, f"'{var}' is not a variable of the equations",
+                 f"initialise one of {', '.join(sorted(eqs.names))}")
+        dim = eqs[var].dim
+        if isinstance(value, dict):
+            if set(value) == {"uniform"} and isinstance(value["uniform"], list) and len(value["uniform"]) == 2:
+                low, high = (_quantity(where, key, v, dim=dim, unit_hint="-65 mV") for v in value["uniform"])
+                if float(high) < float(low):
+                    _err(where, key, f"uniform bounds are reversed ({value['uniform']})", "write [low, high]")
+                parsed_init[var] = ("uniform", low, high)
+            else:
+                _err(where, key, f"unknown initial distribution {value!r}",
+                     "write a value with unit, or { uniform = [\"low unit\", \"high unit\"] }")
+        else:
+            parsed_init[var] = ("constant", _quantity(where, key, value, dim=dim, unit_hint="-65 mV"))
+    return PopulationSpec(
+        name=name, n=n, equations=section["equations"], threshold=section["threshold"],
+        reset=section.get("reset", ""), refractory=refractory, method=method,
+        parameters=params, init=parsed_init,
+    )
+
+
+def _pathway(where: str, name: str, section: dict, populations: dict) -> PathwaySpec:
+    table = f"synapses.{name}"
+    if name not in PATHWAYS:
+        _err(where, table, f"unknown pathway '{name}'", f"use one of {', '.join(PATHWAYS)}")
+    _check_keys(where, table, section, PATHWAY_KEYS)
+    source, target = PATHWAYS[name]
+    for pop in (source, target):
+        if pop not in populations:
+            _err(where, table, f"connects population '{pop}', which the model does not have",
+                 f"add n_{pop} to [populations] or remove [{table}]")
+    if "on_pre" not in section or "weight" not in section:
+        _err(where, table, "needs on_pre and weight", "add e.g. on_pre = \"g_e_post += w\" and weight = \"1 nS\"")
+    if ("p" in section) == ("in_degree" in section):
+        _err(where, table, "needs exactly one of p (connection probability) and in_degree",
+             "give p = 0.2 or in_degree = 80")
+    p = section.get("p")
+    if p is not None and (isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1):
+        _err(where, f"{table}.p", f"connection probability must lie in [0, 1], got {p!r}", "use e.g. p = 0.2")
+    k = section.get("in_degree")
+    if k is not None:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            _err(where, f"{table}.in_degree", f"must be a whole number ≥ 0, got {k!r}", "use e.g. in_degree = 80")
+        n_source = populations[source].n
+        if k > n_source:
+            _err(where, f"{table}.in_degree", f"{k} exceeds the {n_source} neurons of '{source}'",
+                 f"use in_degree ≤ {n_source}")
+    weight = _quantity(where, f"{table}.weight", section["weight"], unit_hint="1 nS", nonnegative=True)
+    delay = _quantity(where, f"{table}.delay", section.get("delay", "0 ms"), dim=_SECOND,
+                      unit_hint="1 ms", nonnegative=True)
+    on_pre = section["on_pre"]
+    targets_vars = populations[target].variables
+    sources_vars = populations[source].variables
+    for ident in get_identifiers(on_pre) - _BUILTIN_NAMES - {"w", "delay"}:
+        base = ident.rsplit("_", 1)[0] if ident.endswith(("_post", "_pre")) else ident
+        pool = targets_vars if ident.endswith("_post") else sources_vars if ident.endswith("_pre") else targets_vars
+        if base not in pool:
+            _err(where, f"{table}.on_pre", f"uses '{ident}', but '{base}' is not a variable of population "
+                 f"'{target if not ident.endswith('_pre') else source}'",
+                 f"use one of {', '.join(sorted(v + '_post' for v in targets_vars))}")
+    return PathwaySpec(name=name, source=source, target=target, on_pre=on_pre, weight=weight,
+                       delay=delay, p=None if p is None else float(p), in_degree=k)
+
+
+def _drive(where: str, pop: str, section: dict, populations: dict) -> DriveSpec:
+    table = f"drive.{pop}"
+    if pop not in populations:
+        _err(where, table, f"drives population '{pop}', which the model does not have",
+             f"remove [{table}] or add n_{pop} to [populations]")
+    kind = section.get("kind")
+    if kind not in DRIVE_KINDS:
+        _err(where, f"{table}.kind", f"unknown drive kind {kind!r}", f"use one of {', '.join(DRIVE_KINDS)}")
+    _check_keys(where, table, section, DRIVE_KINDS[kind])
+    missing = DRIVE_KINDS[kind] - set(section) - {"heterogeneity", "sigma", "tau"}
+    if missing:
+        _err(where, table, f"is missing {', '.join(sorted(missing))}", f"add {sorted(missing)[0]} = ...")
+    variable = section["variable"]
+    eqs = Equations(populations[pop].equations)
+    if variable not in eqs.names:
+        _err(where, f"{table}.variable", f"'{variable}' is not a variable of population '{pop}'",
+             f"declare it in [neurons.{pop}] equations (e.g. '{variable} : siemens') or pick one of "
+             f"{', '.join(sorted(eqs.names))}")
+    dim = eqs[variable].dim
+    values = {}
+    if kind == "tonic_ou":
+        if eqs[variable].type != "parameter":
+            _err(where, f"{table}.variable", f"'{variable}' must be a plain variable ('{variable} : unit'), "
+                 "not a differential equation or subexpression", "declare it as a parameter line")
+        values["mean"] = _quantity(where, f"{table}.mean", section["mean"], dim=dim, unit_hint="20 nS")
+        values["sigma"] = _quantity(where, f"{table}.sigma", section.get("sigma", 0), dim=dim,
+                                    unit_hint="5 nS", nonnegative=True)
+        values["tau"] = _quantity(where, f"{table}.tau", section.get("tau", "3 ms"), dim=_SECOND,
+                                  unit_hint="3 ms", positive=True)
+        het = section.get("heterogeneity", 0.0)
+        if isinstance(het, bool) or not isinstance(het, (int, float)) or not 0 <= het < 1:
+            _err(where, f"{table}.heterogeneity", f"must lie in [0, 1), got {het!r}", "use e.g. 0.05 for ±5 %")
+        values["heterogeneity"] = float(het)
+    else:
+        n = section["n_sources"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            _err(where, f"{table}.n_sources", f"must be a whole number ≥ 1, got {n!r}", "use e.g. 100")
+        values["n_sources"] = n
+        values["rate"] = _quantity(where, f"{table}.rate", section["rate"], dim=parse_quantity("1 Hz"),
+                                   unit_hint="10 Hz", nonnegative=True)
+        values["weight"] = _quantity(where, f"{table}.weight", section["weight"], dim=dim, unit_hint="1 nS")
+    return DriveSpec(population=pop, kind=kind, variable=variable, values=values)
+
+
+def parse_model(raw: dict, *, source: str = "", path: str | None = None, overrides: dict | None = None) -> ModelSpec:
+    """Validate a raw model dict (as read from TOML) and return a :class:`ModelSpec`."""
+    where = path or "model"
+    _check_keys(where, "top level", raw, TOP_KEYS)
+    meta = raw.get("model", {})
+    _check_keys(where, "model", meta, MODEL_KEYS)
+    name = meta.get("name") or (Path(path).stem if path else "model")
+    sizes = _populations(where, raw)
+    shared = _parameters(where, "parameters", raw.get("parameters", {}))
+    neurons = raw.get("neurons", {})
+    _check_keys(where, "neurons", neurons, set(POPULATIONS))
+    populations = {}
+    for pop, n in sizes.items():
+        if pop not in neurons:
+            _err(where, f"neurons.{pop}", f"population '{pop}' has a size but no equations",
+                 f"add a [neurons.{pop}] table")
+        populations[pop] = _population(where, pop, neurons[pop], n, shared)
+    for pop in neurons:
+        if pop not in sizes:
+            _err(where, f"neurons.{pop}", f"population '{pop}' has equations but no size",
+                 f"add n_{pop} to [populations]")
+    synapses = raw.get("synapses", {})
+    _check_keys(where, "synapses", synapses, set(PATHWAYS))
+    pathways = {n: _pathway(where, n, s, populations) for n, s in synapses.items()}
+    drive = raw.get("drive", {})
+    _check_keys(where, "drive", drive, set(POPULATIONS))
+    drives = {pop: _drive(where, pop, s, populations) for pop, s in drive.items()}
+    spec = ModelSpec(
+        name=name, description=meta.get("description", ""), path=path, source=source, raw=raw,
+        parameters=shared, populations=populations, pathways=pathways, drives=drives,
+        overrides=dict(overrides or {}),
+    )
+    from .network import check_units  # deferred: network imports this module
+
+    check_units(spec)
+    return spec
+
+
+def check_run_settings(dt, duration):
+    """Check dt > 0 and that duration is a positive whole multiple of dt; return both as quantities."""
+    try:
+        dt_q = parse_quantity(dt)
+        fail_for_dimension_mismatch(dt_q, _SECOND)
+    except Exception:
+        raise SettingsError(f"dt {dt!r} is not a time. Fix: pass e.g. --dt 0.1ms") from None
+    if not float(dt_q) > 0:
+        raise SettingsError(f"dt must be positive, got {dt!r}. Fix: pass e.g. --dt 0.1ms")
+    try:
+        dur_q = parse_quantity(duration)
+        fail_for_dimension_mismatch(dur_q, _SECOND)
+    except Exception:
+        raise SettingsError(f"duration {duration!r} is not a time. Fix: pass e.g. --duration 1s") from None
+    if not float(dur_q) > 0:
+        raise SettingsError(f"duration must be positive, got {duration!r}. Fix: pass e.g. --duration 1s")
+    steps = float(dur_q) / float(dt_q)
+    if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
+        raise SettingsError(
+            f"duration {duration} is not a multiple of dt {dt} ({steps:.6g} steps). "
+            f"Fix: use a duration of {round(steps) * float(dt_q):g} s or a dt that divides it"
+        )
+    return dt_q, dur_q

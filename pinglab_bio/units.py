@@ -1,0 +1,87 @@
+"""Parsing of quantities written as strings ("20 ms", "0.05 uS", "-65 mV") into Brian2 units."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import brian2
+from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity, get_unit
+
+__all__ = ["parse_quantity", "format_quantity", "quantity_to_json", "UNIT_NAMESPACE"]
+
+# Every unit Brian2 knows by name (ms, mV, nF, uS, Hz, ...), plus the unicode micro sign.
+UNIT_NAMESPACE: dict[str, Quantity] = {
+    name: value
+    for name, value in vars(brian2.units).items()
+    if isinstance(value, Quantity) and not name.startswith("_")
+}
+# Brian2 spells the base units out; accept their SI symbols too ("1 s", "0.05 S").
+for _symbol, _unit in {"s": brian2.second, "S": brian2.siemens, "V": brian2.volt, "A": brian2.amp,
+                       "F": brian2.farad, "Ohm": brian2.ohm}.items():
+    UNIT_NAMESPACE.setdefault(_symbol, _unit)
+for _name, _value in list(UNIT_NAMESPACE.items()):
+    if _name.startswith("u") and len(_name) > 1:
+        UNIT_NAMESPACE.setdefault("µ" + _name[1:], _value)
+        UNIT_NAMESPACE.setdefault("μ" + _name[1:], _value)
+
+_NUMBER_THEN_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*\*?\s*(.*?)\s*$")
+_ALLOWED_NODES = (
+    ast.Expression, ast.BinOp, ast.Mult, ast.Div, ast.Pow, ast.Name, ast.Load, ast.Constant,
+    ast.UnaryOp, ast.USub,
+)
+
+
+def _eval_unit(expr: str) -> Quantity:
+    tree = ast.parse(expr, mode="eval")
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED_NODES):
+            raise ValueError(f"'{expr}' is not a unit expression")
+        if isinstance(node, ast.Name) and node.id not in UNIT_NAMESPACE:
+            raise ValueError(f"unknown unit '{node.id}'")
+    return eval(compile(tree, "<unit>", "eval"), {"__builtins__": {}}, UNIT_NAMESPACE)  # noqa: S307
+
+
+def parse_quantity(value) -> Quantity:
+    """Turn ``"20 ms"``, ``"0.05*uS"``, ``"3.5"`` or a number into a Brian2 quantity.
+
+    Raises
+    ------
+    ValueError
+        With a short reason, when the text is not a number followed by a known unit.
+    """
+    if isinstance(value, Quantity):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number with a unit, got the boolean {value}")
+    if isinstance(value, (int, float)):
+        return Quantity(float(value))
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string such as '20 ms', got {type(value).__name__}")
+    match = _NUMBER_THEN_UNIT.match(value)
+    if not match:
+        raise ValueError(f"'{value}' is not a number followed by a unit (e.g. '20 ms')")
+    number, unit_text = match.groups()
+    if not unit_text:
+        return Quantity(float(number))
+    try:
+        unit = _eval_unit(unit_text)
+    except (SyntaxError, ValueError) as err:
+        reason = err.args[0] if isinstance(err, ValueError) else f"'{unit_text}' is not a unit"
+        raise ValueError(f"'{value}': {reason}") from None
+    return float(number) * unit
+
+
+def format_quantity(q) -> str:
+    """Format a quantity in its natural unit, e.g. ``"20. ms"``; inverse of :func:`parse_quantity`."""
+    q = Quantity(q)
+    if q.dim is DIMENSIONLESS:
+        return repr(float(q))
+    return q.in_best_unit(python_code=False).replace(" * ", " ")
+
+
+def quantity_to_json(q) -> dict:
+    """A quantity as JSON: ``{"text": "20. ms", "si_value": 0.02, "si_unit": "s"}``."""
+    q = Quantity(q)
+    si_unit = "1" if q.dim is DIMENSIONLESS else str(get_unit(q.dim))
+    return {"text": format_quantity(q), "si_value": float(q), "si_unit": si_unit}
