@@ -7,6 +7,7 @@ Set ``PINGLAB_BIO_DEBUG=1`` to see the traceback of an unexpected failure.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import traceback
@@ -20,6 +21,12 @@ __all__ = ["main", "build_parser"]
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 
+# Subcommands that live in their own modules. Each module defines
+# ``register(subparsers)`` (adds its parser, whose parser_class raises SettingsError) and
+# ``handle(ns) -> int``; raise PinglabError for bad input.
+COMMAND_MODULES: tuple[str, ...] = (
+)
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
@@ -31,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="pinglab-bio", description="Brian2 toolkit for E/I networks and PING gamma.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser.set_defaults(command=None)
     run = sub.add_parser("run", help="run a protocol (see `pinglab-bio protocols`)", add_help=False)
     run.add_argument("protocol", nargs="?", help=f"one of {', '.join(list_protocols())}")
     run.add_argument("args", nargs=argparse.REMAINDER)
@@ -38,7 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("protocols", help="list the protocols")
     show = sub.add_parser("show", help="print a run folder's metrics")
     show.add_argument("run_dir")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
+
+
+def _plugin_for(command: str):
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        if command in getattr(module, "COMMANDS", ()):
+            return module
+    return None
 
 
 def _cmd_models() -> int:
@@ -143,6 +161,9 @@ def main(argv=None) -> int:
             return _cmd_protocols()
         if ns.command == "show":
             return _cmd_show(ns.run_dir)
+        plugin = _plugin_for(ns.command) if ns.command else None
+        if plugin is not None:
+            return plugin.handle(ns)
         parser.print_help()
         return EXIT_USAGE
     except PinglabError as err:
