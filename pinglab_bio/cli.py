@@ -25,6 +25,10 @@ EXIT_FAILURE = 1
 # ``register(subparsers)`` (adds its parser, whose parser_class raises SettingsError) and
 # ``handle(ns) -> int``; raise PinglabError for bad input.
 COMMAND_MODULES: tuple[str, ...] = (
+    "pinglab_bio.cli_devices",
+    "pinglab_bio.cli_sweep",
+    "pinglab_bio.cli_analyze",
+    "pinglab_bio.cli_train",
 )
 
 

@@ -43,7 +43,7 @@ __all__ = ["Param", "load_protocol", "protocol_parser", "parse_protocol_args", "
            "simulation_parameters", "simulate_kwargs",
            "parse_overrides"]
 
-_KINDS = ("str", "int", "float", "time", "quantity", "quantity_list", "choice", "model", "device")
+_KINDS = ("str", "int", "float", "time", "quantity", "quantity_list", "choice", "model", "device", "flag")
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,8 @@ class Param:
     def parse(self, name: str, value):
         """Check and convert a CLI string; raise SettingsError naming the flag."""
         flag = "--" + name.replace("_", "-")
+        if self.kind == "flag":
+            return bool(value)
         if self.kind == "int":
             try:
                 number = int(value)
@@ -127,6 +129,10 @@ def protocol_parser(module: ModuleType, prog: str) -> argparse.ArgumentParser:
     doc = (module.__doc__ or "").strip()
     parser = _Parser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name, param in module.PARAMETERS.items():
+        if param.kind == "flag":
+            parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None, action="store_true",
+                                help=param.help)
+            continue
         parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None,
                             help=f"{param.help} (default: {param.default})")
     parser.add_argument("--out", default=None,
@@ -160,6 +166,10 @@ def parse_protocol_args(module: ModuleType, argv, prog: str) -> tuple[dict, dict
         params["model_spec"] = load_model(params["model"], params["overrides"])
     if "dt" in params and "duration" in params:
         check_run_settings(params["dt"], params["duration"])
+    if "device" in params:
+        from .devices import check_device
+
+        check_device(params["device"], params.get("target", "numpy"), params.get("threads"))
     if hasattr(module, "check"):
         module.check(params)
     return params, {"out": ns.out, "quiet": ns.quiet}
@@ -208,6 +218,9 @@ def simulation_parameters(*, model="ping_coba", dt="0.1 ms", duration="1 s", see
         "device": Param("runtime", "Brian2 device", kind="choice", choices=DEVICES),
         "target": Param("numpy", "code generation target of the runtime device", kind="choice",
                         choices=TARGETS),
+        "threads": Param(0, "OpenMP threads of cpp_standalone (0: none)", kind="int"),
+        "portable_random": Param(False, "draw every random number on the CPU with numpy, so that all "
+                                 "devices see the same numbers (costs 8 bytes per neuron-step)", kind="flag"),
         "data_format": Param("h5", "spike file format: h5 (HDF5) or nix (neo NIX)", kind="choice",
                              choices=DATA_FORMATS),
     }
@@ -215,4 +228,6 @@ def simulation_parameters(*, model="ping_coba", dt="0.1 ms", duration="1 s", see
 
 def simulate_kwargs(params: dict) -> dict:
     """The keyword arguments of :func:`pinglab_bio.simulate` taken from protocol parameters."""
-    return {key: params[key] for key in ("dt", "duration", "seed", "device", "target", "transient")}
+    kwargs = {key: params[key] for key in ("dt", "duration", "seed", "device", "target", "transient")}
+    kwargs.update({key: params[key] for key in ("threads", "portable_random") if key in params})
+    return kwargs

@@ -7,11 +7,17 @@ import html
 import json
 from pathlib import Path
 
-__all__ = ["write_run_report", "html_page", "table", "figure_tag"]
+__all__ = ["write_run_report", "html_page", "table", "figure_tag", "escape", "model_section",
+           "provenance_section", "numbers_table", "markdown_page", "write_text_atomic"]
 
 
 def _esc(value) -> str:
     return html.escape(str(value), quote=True)
+
+
+def escape(value) -> str:
+    """Any value as HTML text: ``<``, ``>``, ``&`` and quotes escaped."""
+    return _esc(value)
 
 
 def figure_tag(path: Path, caption: str = "") -> str:
@@ -72,3 +78,85 @@ def write_run_report(folder: Path, info: dict, metrics: dict, figures: list[str]
     target = Path(target) if target else folder / "report.html"
     target.write_text(html_page(f"{info.get('protocol', 'run')}: {info['model']['name']}", sections))
     return target
+
+
+def _param_rows(info: dict) -> list:
+    params = info.get("parameters", {})
+    return [(group, name, val.get("text", val) if isinstance(val, dict) else val)
+            for group, values in params.items() if isinstance(values, dict) for name, val in values.items()]
+
+
+def model_section(info: dict) -> str:
+    """The model's equations (the whole model file), its overrides and every parameter with its unit."""
+    model = info.get("model", {})
+    overrides = model.get("overrides") or {}
+    over = (table(sorted(overrides.items()), ["override (--set)", "value"]) if overrides
+            else "<p>no overrides</p>")
+    return (f"<p>model <b>{_esc(model.get('name'))}</b> · file {_esc(model.get('path'))} · sha256 "
+            f"<code>{_esc(model.get('sha256'))}</code></p>{over}"
+            f"<details><summary>parameters</summary>{table(_param_rows(info), ['group', 'name', 'value'])}"
+            f"</details><details open><summary>model file (equations)</summary>"
+            f"<pre>{_esc(model.get('source', ''))}</pre></details>")
+
+
+def provenance_section(infos: list, folders: list) -> str:
+    """Where each run came from: folder, seed, dt, duration, device, git revision, versions."""
+    rows = []
+    for info, folder in zip(infos, folders, strict=True):
+        rows.append((str(folder), info.get("protocol"), info.get("seed"), info.get("dt", {}).get("text"),
+                     info.get("duration", {}).get("text"), (info.get("device") or {}).get("name"),
+                     info.get("git_revision"), info.get("model", {}).get("sha256", "")[:12]))
+    first = infos[0] if infos else {}
+    versions = first.get("versions", {})
+    return (table(rows, ["run folder", "protocol", "seed", "dt", "duration", "device", "git", "model sha256"])
+            + f"<p>package versions: {_esc(', '.join(f'{k} {v}' for k, v in versions.items()))}</p>")
+
+
+def _flat(prefix, value, rows):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flat(f"{prefix}.{k}" if prefix else str(k), v, rows)
+    elif isinstance(value, list) and value and all(isinstance(v, (int, float)) or v is None for v in value):
+        rows.append((prefix, ", ".join(_fmt(v) for v in value[:12]) + (" …" if len(value) > 12 else "")))
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        for k, v in enumerate(value):
+            _flat(f"{prefix}.{k}", v, rows)
+    elif not isinstance(value, list):
+        rows.append((prefix, value))
+
+
+def numbers_table(numbers: dict) -> str:
+    """A two-column table of a nested numbers dict (keys joined with dots)."""
+    rows: list = []
+    _flat("", numbers, rows)
+    return table(rows, ["quantity", "value"])
+
+
+def markdown_page(title: str, sections: list, numbers: dict) -> str:
+    """Markdown: the title, each section (its HTML kept inline), then the numbers as a table."""
+    rows: list = []
+    _flat("", numbers, rows)
+    lines = [f"# {_esc(title)}", ""]
+    for heading, body in sections:
+        lines += [f"## {_esc(heading)}", "", body, ""]
+    lines += ["## Numbers", "", "| quantity | value |", "| --- | --- |"]
+    lines += [f"| {_esc(k)} | {_esc(_fmt(v))} |" for k, v in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path`` and rename it: never half written."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

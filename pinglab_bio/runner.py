@@ -17,12 +17,20 @@ from .errors import PinglabError, SettingsError
 from .measures import summarize
 from .network import build_network
 from .provenance import git_revision, package_versions, short_hash, utc_stamp
-from .runfolder import (DATA_FORMATS, atomic_run_dir, make_block, read_json, read_spikes,
-                        write_json, write_spikes)
+from .runfolder import (
+    DATA_FORMATS,
+    atomic_run_dir,
+    make_block,
+    read_json,
+    read_spikes,
+    write_json,
+    write_spikes,
+)
 from .spec import ModelSpec, check_run_settings, load_model
 from .units import parse_quantity, quantity_to_json
 
-__all__ = ["RunResult", "simulate", "write_run", "save_run", "load_run", "default_run_dir", "describe"]
+__all__ = ["RunResult", "simulate", "write_run", "save_run", "load_run", "default_run_dir", "describe",
+           "check_simulation", "structure_key", "read_monitors", "measure_run"]
 
 
 @dataclass
@@ -78,27 +86,11 @@ def _progress_reporter(stream):
     return report
 
 
-def simulate(spec: ModelSpec | str, *, dt="0.1 ms", duration="1 s", seed: int = 0,
-             device: str = "runtime", target: str = "numpy", transient="100 ms",
-             record: dict | None = None, progress: bool = False) -> RunResult:
-    """Simulate a model and measure it.
+def check_simulation(spec, *, dt, duration, seed, transient, device="runtime", target="numpy",
+                     threads=None):
+    """Check run settings before anything is built; return ``(spec, dt, duration, transient, seed)``."""
+    from .devices import check_device
 
-    Parameters
-    ----------
-    spec : ModelSpec or str
-        A validated model or a catalogue name / path.
-    dt, duration, transient : str or Quantity
-        Integration step, simulated time, and the initial stretch left out of the measures.
-    seed : int
-        Seeds every random draw (Brian2's generator and the connectivity generator).
-    device : {"runtime", "cpp_standalone"}
-    target : {"numpy", "cython"}
-        Code-generation target on the runtime device.
-    record : dict, optional
-        State variables to record, ``{population: {"variables": [...], "indices": [...]}}``.
-    progress : bool
-        Print a progress bar to stderr when the simulation takes more than two seconds.
-    """
     if not isinstance(spec, ModelSpec):
         spec = load_model(spec)
     dt_q, dur_q = check_run_settings(dt, duration)
@@ -111,35 +103,101 @@ def simulate(spec: ModelSpec | str, *, dt="0.1 ms", duration="1 s", seed: int = 
                             "Fix: use a shorter transient or a longer duration")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise SettingsError(f"seed must be a whole number ≥ 0, got {seed!r}. Fix: pass e.g. --seed 1")
-    seed = int(seed)
-    build_key = f"{spec.sha256}|{sorted(spec.overrides.items())}|{float(dt_q)}|{float(dur_q)}"
+    check_device(device, target, threads)
+    return spec, dt_q, dur_q, transient_q, int(seed)
+
+
+def structure_key(spec: ModelSpec, dt_q, dur_q, *, portable: bool = False, record=None,
+                  sweepable=(), overrides: dict | None = None) -> str:
+    """Text naming everything that shapes the generated code of a run (its build folder key).
+
+    ``overrides`` defaults to the spec's own; a sweep passes only the overrides that are not
+    swept (swept values are run-time data of one shared build).
+    """
+    overrides = spec.overrides if overrides is None else overrides
+    return (f"{spec.sha256}|{sorted((k, str(v)) for k, v in overrides.items())}|{float(dt_q)!r}|"
+            f"{float(dur_q)!r}|portable={portable}|record={record!r}|sweepable={sorted(sweepable)}")
+
+
+def simulate(spec: ModelSpec | str, *, dt="0.1 ms", duration="1 s", seed: int = 0,
+             device: str = "runtime", target: str = "numpy", transient="100 ms",
+             record: dict | None = None, progress: bool = False, threads: int | None = None,
+             portable_random: bool = False) -> RunResult:
+    """Simulate a model and measure it.
+
+    Parameters
+    ----------
+    spec : ModelSpec or str
+        A validated model or a catalogue name / path.
+    dt, duration, transient : str or Quantity
+        Integration step, simulated time, and the initial stretch left out of the measures.
+    seed : int
+        Seeds every random draw (Brian2's generator and the connectivity generator).
+    device : {"runtime", "cpp_standalone", "cuda_standalone", "genn"}
+    target : {"numpy", "cython"}
+        Code-generation target on the runtime device.
+    record : dict, optional
+        State variables to record, ``{population: {"variables": [...], "indices": [...]}}``.
+    progress : bool
+        Print a progress bar to stderr when the simulation takes more than two seconds.
+    threads : int, optional
+        OpenMP threads on ``cpp_standalone``.
+    portable_random : bool
+        Draw every random number on the CPU with numpy (see :mod:`pinglab_bio.portable`), so
+        that every device gets the same numbers and, where the arithmetic allows, the same spikes.
+    """
+    spec, dt_q, dur_q, transient_q, seed = check_simulation(
+        spec, dt=dt, duration=duration, seed=seed, transient=transient, device=device, target=target,
+        threads=threads)
+    key = structure_key(spec, dt_q, dur_q, portable=portable_random, record=record)
     timings = {}
-    with use_device(device, target=target, build_key=build_key) as session:
+    with use_device(device, target=target, build_key=key, threads=threads,
+                    portable=portable_random) as session:
         t0 = time.perf_counter()
-        brian2.seed(seed)
-        built = build_network(spec, dt=dt_q, seed=seed, record=record)
+        if device != "genn":
+            brian2.seed(seed)  # brian2genn cannot seed its generator: use --portable-random there
+        built = build_network(spec, dt=dt_q, seed=seed, record=record, portable=portable_random,
+                              duration=dur_q)
         timings["build_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         report = _progress_reporter(sys.stderr) if progress and not session.standalone else None
         built.network.run(dur_q, report=report, report_period=1 * brian2.second, namespace={})
         session.finish()
         timings["run_s"] = time.perf_counter() - t0
-        spikes = {pop: (spec.populations[pop].n, np.asarray(mon.i[:]), np.asarray(mon.t[:] / brian2.second))
-                  for pop, mon in built.spike_monitors.items()}
-        states = {pop: {"t_s": np.asarray(mon.t[:] / brian2.second),
-                        **{var: np.asarray(getattr(mon, var)[:]) for var in record[pop]["variables"]}}
-                  for pop, mon in built.state_monitors.items()}
+        timings.update(session.timers)
+        raw = read_monitors(spec, built, record)
+    return measure_run(spec, raw, dt_q=dt_q, dur_q=dur_q, transient_q=transient_q, seed=seed, device=device,
+                       target=target, timings=timings, threads=threads, portable_random=portable_random,
+                       portable_bytes=built.portable_bytes, build_dir=session.build_dir)
+
+
+def read_monitors(spec: ModelSpec, built, record=None) -> tuple[dict, dict]:
+    """``(spikes, states)`` arrays out of a finished network's monitors."""
+    spikes = {pop: (spec.populations[pop].n, np.asarray(mon.i[:]), np.asarray(mon.t[:] / brian2.second))
+              for pop, mon in built.spike_monitors.items()}
+    states = {pop: {"t_s": np.asarray(mon.t[:] / brian2.second),
+                    **{var: np.asarray(getattr(mon, var)[:]) for var in record[pop]["variables"]}}
+              for pop, mon in built.state_monitors.items()}
+    return spikes, states
+
+
+def measure_run(spec: ModelSpec, raw: tuple[dict, dict], *, dt_q, dur_q, transient_q, seed: int,
+                device: str, target: str, timings: dict, threads=None, portable_random=False,
+                portable_bytes=None, build_dir=None, extra_info: dict | None = None) -> RunResult:
+    """Turn monitor arrays into a :class:`RunResult`: neo Block, metrics and run.json content."""
+    spikes, states = raw
     t0 = time.perf_counter()
     t_stop = float(dur_q) * pq.s
     trains = make_block(spikes, {}, t_start=0 * pq.s, t_stop=t_stop, dt=float(dt_q) * pq.s)
     by_pop = {pop: [st for st in trains.segments[0].spiketrains if st.annotations["population"] == pop]
               for pop in spikes}
-    metrics, rates = summarize(by_pop, dt=float(dt_q) * pq.s, t_start=float(transient_q) * pq.s, t_stop=t_stop)
+    metrics, rates = summarize(by_pop, dt=float(dt_q) * pq.s, t_start=float(transient_q) * pq.s,
+                               t_stop=t_stop)
     for pop, sig in rates.items():
         sig.name = f"rate_{pop}"
         sig.annotations["population"] = pop
         trains.segments[0].analogsignals.append(sig)
-    timings["analysis_s"] = time.perf_counter() - t0
+    timings = {**timings, "analysis_s": time.perf_counter() - t0}
     info = {
         "model": {
             "name": spec.name,
@@ -154,10 +212,15 @@ def simulate(spec: ModelSpec | str, *, dt="0.1 ms", duration="1 s", seed: int = 
         "dt": quantity_to_json(dt_q),
         "duration": quantity_to_json(dur_q),
         "transient": quantity_to_json(transient_q),
-        "device": {"name": device, "target": target if device == "runtime" else None},
+        "device": {"name": device, "target": target if device == "runtime" else None,
+                   "threads": threads, "build_dir": str(build_dir) if build_dir else None},
+        "portable_random": {"enabled": bool(portable_random),
+                            "bytes": dict(portable_bytes or {}),
+                            "total_bytes": int(sum((portable_bytes or {}).values()))},
         "versions": package_versions(),
         "git_revision": git_revision(),
         "wall_time_s": timings,
+        **(extra_info or {}),
     }
     return RunResult(block=trains, metrics=metrics, info=info, states=states)
 
@@ -235,6 +298,12 @@ def describe(result: RunResult) -> str:
     lines.append(f"gamma peak ({m['rhythm_population'].upper()} rate) {m['gamma_peak_hz']:.1f} Hz"
                  f"{'' if m['gamma_in_band'] else ' (outside 30–100 Hz)'}, power share in 30–100 Hz "
                  f"{m['gamma_power_share']:.2f}, prominence {m['gamma_prominence']:.1f}×")
+    portable = info.get("portable_random") or {}
+    if portable.get("enabled"):
+        from .portable import BYTES_PER_NEURON_STEP, format_bytes
+
+        lines.append(f"portable random: {format_bytes(portable['total_bytes'])} of random numbers drawn on "
+                     f"the CPU ({BYTES_PER_NEURON_STEP} bytes per neuron-step of drive noise)")
     wall = info.get("wall_time_s", {})
     lines.append("wall time: " + ", ".join(f"{k[:-2]} {v:.2f} s" for k, v in wall.items()))
     return "\n".join(lines)

@@ -214,8 +214,14 @@ def _resolve_override_path(raw: dict, key: str) -> list[str]:
         section = raw.get("neurons", {}).get(parts[0], {})
         if parts[1] in NEURON_KEYS:
             return ["neurons", parts[0], parts[1]]
-        if parts[1] in section.get("parameters", {}) or parts[1] not in NEURON_KEYS:
+        own = sorted(section.get("parameters", {}))
+        if parts[1] in own:
             return ["neurons", parts[0], "parameters", parts[1]]
+        known = sorted(NEURON_KEYS) + own
+        close = sorted(known, key=lambda k: _distance(k, parts[1]))[:1]
+        hint = f"did you mean '{parts[0]}.{close[0]}'? " if close and _distance(close[0], parts[1]) <= 3 else ""
+        raise SettingsError(f"override '{key}' names no key or parameter of population '{parts[0]}'. "
+                            f"Fix: {hint}use one of {', '.join(f'{parts[0]}.{k}' for k in known)}")
     if parts[0] in PATHWAYS:
         return ["synapses", *parts]
     return parts

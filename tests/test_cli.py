@@ -73,7 +73,7 @@ BAD_INPUTS = [
     (["run", "ping_gamma", "--duration", "5mV"], r"--duration '5mV' has the wrong unit"),
     (["run", "ping_gamma", "--seed", "x"], r"--seed must be a whole number, got 'x'"),
     (["run", "ping_gamma", "--seed", "-2"], r"--seed must be ≥ 0, got -2"),
-    (["run", "ping_gamma", "--device", "gpu"], r"--device must be one of runtime, cpp_standalone, got 'gpu'"),
+    (["run", "ping_gamma", "--device", "gpu"], r"--device must be one of runtime, cpp_standalone, cuda_standalone, genn, got 'gpu'"),
     (["run", "ping_gamma", "--set", "tau_gaba"], r"--set needs KEY=VALUE, got 'tau_gaba'"),
     (["run", "ping_gamma", "--set", "tau_gaba=-3ms"], r"\[parameters\.tau_gaba\] time constant must be positive"),
     (["run", "ping_gamma", "--set", "tau_gabba=3ms"], r"override 'tau_gabba' matches no parameter.*did you mean "

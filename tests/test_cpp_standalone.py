@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -30,7 +31,14 @@ def test_cpp_standalone_run_behavior(tmp_path, monkeypatch, capsys):
 
 def test_cpp_standalone_same_seed_identical_behavior():
     a = simulate("ing", device="cpp_standalone", duration="0.3 s", seed=5)
+    objects = sorted((Path(a.info["device"]["build_dir"]) / "code_objects").glob("*.o"))
+    built_at = [o.stat().st_mtime_ns for o in objects]
     b = simulate("ing", device="cpp_standalone", duration="0.3 s", seed=5)
+    # The unchanged model reused its build folder: no code object was compiled again (only
+    # main.cpp may be, where Brian2 writes the clock resets in a varying order).
+    assert b.info["device"]["build_dir"] == a.info["device"]["build_dir"]
+    assert len(objects) > 5
+    assert [o.stat().st_mtime_ns for o in objects] == built_at
     ia, ta = a.spike_arrays("inh")
     ib, tb = b.spike_arrays("inh")
     assert len(ta) > 1000

@@ -1,0 +1,179 @@
+"""Analysis of ``weight_noise`` run folders: score per E:I ratio and noise level, t-tests against 100:0.
+
+``analyze(run_dirs, workdir)`` pools the runs of every folder (``runs.json``). Each run is one
+trial with one score (mean test accuracy over its last epochs); at each noise level every ratio
+is compared with 100:0 by Welch's two-sample t-test over those scores, so no trial is counted
+twice.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["analyze", "load_runs", "score_table"]
+
+
+def _label(ratio: float) -> str:
+    e = int(round(100 * ratio))
+    return f"{e}:{100 - e}"
+
+
+def load_runs(run_dirs):
+    from pinglab_bio.errors import PinglabError
+
+    records, meta = [], {}
+    for folder in run_dirs:
+        path = Path(folder) / "runs.json"
+        if not path.is_file():
+            raise PinglabError(
+                f"{folder} has no runs.json, so it is not a weight_noise run folder. "
+                "Fix: pass folders written by `pinglab-bio run weight_noise`"
+            )
+        data = json.loads(path.read_text())
+        if "score_epochs" not in data:
+            raise PinglabError(
+                f"{folder}/runs.json holds no scores (score_epochs missing). "
+                "Fix: pass folders written by `pinglab-bio run weight_noise`"
+            )
+        this = {"score_epochs": data["score_epochs"], "sigma_init": data["sigma_init"]}
+        if meta and this != meta:
+            raise PinglabError(
+                f"{folder} was scored with {this}, an earlier folder with {meta}; their scores do not pool. "
+                "Fix: analyse folders with the same --sigma-init and --score-epochs together"
+            )
+        meta = this
+        records.extend(data["runs"])
+    return records, meta
+
+
+def score_table(records) -> list[dict]:
+    """Mean and SD of the score per (noise, ratio) and Welch's t-test against 100:0."""
+    import scipy.stats
+
+    rows = []
+    for noise in sorted({r["config"]["noise_rel"] for r in records}):
+        at = [r for r in records if r["config"]["noise_rel"] == noise]
+        reference = np.array([r["score"] for r in at if r["config"]["ei_ratio"] == 1.0])
+        for ratio in sorted({r["config"]["ei_ratio"] for r in at}):
+            scores = np.array([r["score"] for r in at if r["config"]["ei_ratio"] == ratio])
+            t, p = None, None
+            if ratio != 1.0 and scores.size >= 2 and reference.size >= 2:
+                if np.ptp(np.r_[scores, reference]) > 0:
+                    res = scipy.stats.ttest_ind(scores, reference, equal_var=False)
+                    t, p = float(res.statistic), float(res.pvalue)
+            rows.append(
+                {
+                    "noise_rel": noise,
+                    "ei_ratio": ratio,
+                    "ratio_label": _label(ratio),
+                    "n": int(scores.size),
+                    "score_mean": float(scores.mean()),
+                    "score_sd": float(scores.std(ddof=1)) if scores.size > 1 else 0.0,
+                    "t_vs_100_0": t,
+                    "p_vs_100_0": p,
+                }
+            )
+    return rows
+
+
+def analyze(run_dirs, workdir) -> dict:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pinglab_bio.report import figure_tag, table
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    records, meta = load_runs(run_dirs)
+    rows = score_table(records)
+    ratios = sorted({r["ei_ratio"] for r in rows})
+    noises = sorted({r["noise_rel"] for r in rows})
+
+    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    width = 0.8 / max(len(ratios), 1)
+    for k, ratio in enumerate(ratios):
+        sel = [r for r in rows if r["ei_ratio"] == ratio]
+        x = np.array([noises.index(r["noise_rel"]) for r in sel]) + (k - (len(ratios) - 1) / 2) * width
+        ax.bar(
+            x,
+            [r["score_mean"] for r in sel],
+            width,
+            yerr=[r["score_sd"] for r in sel],
+            capsize=2,
+            label=_label(ratio),
+        )
+    ax.set_xticks(range(len(noises)), [f"{n:g}" for n in noises])
+    ax.set(
+        xlabel="σ_n / σ_init",
+        ylabel=f"score (mean accuracy, last {meta['score_epochs']} epochs)",
+        ylim=(0, 1),
+    )
+    ax.legend(title="E:I", frameon=False, fontsize=8)
+    fig.tight_layout()
+    png = workdir / "scores.png"
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, len(noises), figsize=(3.2 * len(noises), 3.0), squeeze=False, sharey=True)
+    for ax, noise in zip(axes[0], noises, strict=False):
+        for k, ratio in enumerate(ratios):
+            curves = [
+                r["accuracy_curve"]
+                for r in records
+                if r["config"]["noise_rel"] == noise and r["config"]["ei_ratio"] == ratio
+            ]
+            if curves:
+                n = min(len(c) for c in curves)  # pooled folders may differ in epochs
+                mean = np.mean([c[:n] for c in curves], 0)
+                ax.plot(np.arange(1, n + 1), mean, color=f"C{k}", label=_label(ratio))
+        ax.set(title=f"σ_n = {noise:g} σ_init", xlabel="epoch", ylim=(0, 1))
+    axes[0][0].set_ylabel("test accuracy (mean over seeds)")
+    axes[0][-1].legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    curves_png = workdir / "curves.png"
+    fig.savefig(curves_png, dpi=110)
+    plt.close(fig)
+
+    def fmt_p(p):
+        return "reference" if p is None else f"{p:.3g}"
+
+    sections = [
+        (
+            "Question",
+            "<p>Kilgore, Kopsick, Ascoli and Adam (Sci. Rep. 2025): with noisy weight updates "
+            "(σ_n = 0.2/0.4/0.6 × σ_init after every step, then re-projection) networks with inhibitory "
+            "neurons, 80:20 above all, keep their accuracy better than 100:0. Score = mean test accuracy "
+            f"of the last {meta['score_epochs']} epochs (paper: last 10 of 30); σ_init = "
+            f"{meta['sigma_init']:g}; Welch's t-test of each ratio against 100:0 at the same σ_n, one "
+            "score per trial.</p>",
+        ),
+        (
+            "Scores and t-tests",
+            table(
+                [
+                    (
+                        f"{r['noise_rel']:g}",
+                        r["ratio_label"],
+                        r["n"],
+                        f"{r['score_mean']:.3f} ± {r['score_sd']:.3f}",
+                        "" if r["t_vs_100_0"] is None else f"{r['t_vs_100_0']:.2f}",
+                        fmt_p(r["p_vs_100_0"]) if r["ei_ratio"] != 1.0 else "reference",
+                    )
+                    for r in rows
+                ],
+                ["σ_n / σ_init", "E:I", "trials", "score (mean ± SD)", "t vs 100:0", "p vs 100:0"],
+            )
+            + figure_tag(png, "score per E:I ratio and noise level")
+            + figure_tag(curves_png, "accuracy per epoch"),
+        ),
+    ]
+    return {
+        "title": "weight_noise: E:I ratio under noisy weight updates",
+        "numbers": {"table": rows, **meta, "n_runs": len(records)},
+        "sections": sections,
+    }

@@ -1,0 +1,25 @@
+"""``pinglab-bio devices``: every Brian2 device, whether it is usable here, and why not."""
+
+from __future__ import annotations
+
+__all__ = ["COMMANDS", "register", "handle"]
+
+COMMANDS = ("devices",)
+
+
+def register(subparsers):
+    """Add the ``devices`` subcommand."""
+    subparsers.add_parser("devices", help="list the Brian2 devices and whether each is usable here")
+
+
+def handle(ns) -> int:
+    """Print one line per device; exit 0 (the listing itself is the answer)."""
+    import brian2
+
+    from .devices import list_devices
+
+    print(f"brian2 {brian2.__version__}")
+    for status in list_devices():
+        mark = "usable" if status.usable else "not usable"
+        print(f"{status.name:<16} {mark:<11} {status.reason}")
+    return 0

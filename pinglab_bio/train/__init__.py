@@ -1,0 +1,44 @@
+"""Surrogate-gradient training layer (needs the ``train`` extra: torch, safetensors).
+
+Public API (see docs/readme/training.md):
+
+* surrogates: :func:`spike`, :func:`get_surrogate`, ``SURROGATES``;
+* the step derived from Brian2 equations: :class:`NetworkModel`, :class:`PopulationModel`,
+  :class:`PathwayModel`, :func:`derive_network`, :func:`network_step`, :func:`run_network`,
+  :func:`init_network_state`, :func:`damp_gradient`;
+* networks: :func:`classifier_model` (three-layer E/I or PING hidden layer, from a model
+  file), :func:`network_model_from_spec`, :func:`baseline_model` (``U ← βU + Ws``),
+  :class:`EIClassifier` (weights, Dale projection ``project_()``, ``add_weight_noise_()``),
+  :func:`readout_loss`, :func:`predict`;
+* training: :class:`TrainConfig`, :func:`build_classifier`, :func:`train_classifier`,
+  :func:`encode_split`, :func:`evaluate_torch`, :func:`evaluate_brian2` (the same weights in
+  Brian2), :func:`save_checkpoint`, :func:`load_checkpoint` (safetensors);
+* reservoir mode: :mod:`pinglab_bio.train.reservoir` (``ReservoirConfig``, ``train_reservoir``).
+"""
+
+from .derive import (
+                     DerivationError,
+                     NetworkModel,
+                     PathwayModel,
+                     PopulationModel,
+                     damp_gradient,
+                     derive_network,
+                     init_network_state,
+                     network_step,
+                     run_network,
+)
+from .loop import (TrainConfig, build_classifier, encode_split, evaluate_brian2, evaluate_torch,
+                   load_checkpoint, save_checkpoint, train_classifier)
+from .networks import (EIClassifier, baseline_model, classifier_model, network_model_from_spec, predict,
+                       readout_loss)
+from .surrogates import SURROGATES, get_surrogate, spike
+
+__all__ = [
+    "spike", "get_surrogate", "SURROGATES",
+    "DerivationError", "NetworkModel", "PopulationModel", "PathwayModel", "derive_network",
+    "network_step", "run_network", "init_network_state", "damp_gradient",
+    "classifier_model", "network_model_from_spec", "baseline_model", "EIClassifier", "readout_loss",
+    "predict",
+    "TrainConfig", "build_classifier", "train_classifier", "encode_split", "evaluate_torch",
+    "evaluate_brian2", "save_checkpoint", "load_checkpoint",
+]

@@ -1,0 +1,173 @@
+"""Δt transfer: does a network trained at one dt keep its accuracy when Brian2 runs it at others?
+
+Trains the three-layer E/I network (hidden current-based LIF from `ei_hidden_cuba`, derived
+torch step) and the plain discrete-time LIF baseline `U ← βU + Ws` at each dt_train, freezes
+the weights, and evaluates them in Brian2 over a grid of dt. Inputs reach the new dt by
+re-binning the training-dt spikes (upsample: zero-pad onto a finer grid; downsample: sum into
+coarser bins) or by fresh Poisson draws at the new dt (resample). Reports accuracy at
+dt_train, min/max accuracy over the grid and the max/min ratio of the hidden firing rate
+(≤ 2× flat, ≥ 10× collapse; REFERENCES §2).
+
+Reduced default (minutes on 2 cores): digits, dt_train 1 ms, 6 epochs, 200 test samples.
+Full scale: --dt-train-values 0.1ms,1ms --epochs 30 --n-test 0 (whole test set)
+--dt-values 0.05ms,0.1ms,0.2ms,0.25ms,0.5ms,1ms,1.5ms,2ms.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from pinglab_bio.protocol import Param, main
+from pinglab_bio.runfolder import write_json
+
+PARAMETERS = {
+    "dt_train_values": Param("1ms", "training steps (comma-separated)", kind="quantity_list", unit="s"),
+    "dt_values": Param("0.05ms,0.1ms,0.2ms,0.5ms,1ms,2ms", "evaluation grid (Brian2)",
+                       kind="quantity_list", unit="s"),
+    "models": Param("ei,baseline", "networks: ei (derived CUBA E/I) and/or baseline (U ← βU + Ws)"),
+    "transports": Param("rebin,resample", "input transports: rebin (upsample/downsample) and/or resample"),
+    "dataset": Param("digits", "data set", kind="choice", choices=("digits", "fashion_mnist", "shd")),
+    "data_dir": Param("", "folder of the Fashion-MNIST / SHD files"),
+    "epochs": Param(6, "training epochs", kind="int"),
+    "duration": Param("100ms", "trial length", kind="time"),
+    "ei_ratio": Param(0.8, "E fraction of the hidden layer", kind="float"),
+    "n_test": Param(200, "test samples evaluated in Brian2 (0: all)", kind="int"),
+    "n_train": Param(0, "training samples (0: all)", kind="int"),
+    "seed": Param(0, "seed of every random draw", kind="int"),
+}
+
+MODELS = ("ei", "baseline")
+TRANSPORT_NAMES = ("rebin", "resample")
+
+
+def check(params):
+    from pinglab_bio.errors import SettingsError
+
+    for key, allowed in (("models", MODELS), ("transports", TRANSPORT_NAMES)):
+        items = [v.strip() for v in str(params[key]).split(",") if v.strip()]
+        bad = [v for v in items if v not in allowed]
+        if bad or not items:
+            raise SettingsError(f"--{key} got {params[key]!r}. Fix: a comma-separated subset of "
+                                f"{', '.join(allowed)}")
+        params[key] = items
+    duration = float(params["duration"])
+    for dt in list(params["dt_train_values"]) + list(params["dt_values"]):
+        steps = duration / float(dt)
+        if abs(steps - round(steps)) > 1e-6:
+            raise SettingsError(f"duration {params['duration']} is not a multiple of dt {dt}. "
+                                "Fix: pick dt values that divide the duration")
+    if params["epochs"] < 1:
+        raise SettingsError("--epochs must be ≥ 1. Fix: e.g. --epochs 6")
+
+
+def _train(model_kind, dt_s, params, data, log):
+    import torch
+
+    from pinglab_bio.train.loop import TrainConfig, build_classifier, encode_split
+    from pinglab_bio.train.networks import EIClassifier, baseline_model, predict, readout_loss
+
+    duration_ms = float(params["duration"]) * 1e3
+    config = TrainConfig(dataset=params["dataset"], epochs=params["epochs"], dt_ms=dt_s * 1e3,
+                         duration_ms=duration_ms, ei_ratio=params["ei_ratio"], seed=params["seed"]).check()
+    if model_kind == "ei":
+        net = build_classifier(config, data.n_inputs, data.n_classes)
+    else:
+        n_hidden = config.n_hidden
+        n_exc = int(round(config.ei_ratio * n_hidden))
+        signs = {"hidden_to_out": np.concatenate([np.ones(n_exc), -np.ones(n_hidden - n_exc)])}
+        # β = exp(-dt_train/tau) with tau = 10 ms: the baseline matches the E/I cell at dt_train only
+        model = baseline_model(data.n_inputs, n_hidden, data.n_classes, beta=float(np.exp(-dt_s / 0.01)))
+        # input spikes jump v directly (no synaptic filter): smaller input weights than the E/I cell
+        net = EIClassifier(model, signs, {"input_to_hidden": 0.05, "hidden_to_out": 0.5}, seed=config.seed)
+    opt = torch.optim.Adam([w for w in net.weights.values() if w.requires_grad], lr=config.lr)
+    for epoch in range(config.epochs):
+        spikes = encode_split(config, data.x_train, (config.seed, epoch))
+        order = np.random.default_rng([config.seed, epoch, 1]).permutation(len(data.y_train))
+        losses, correct = [], 0
+        for start in range(0, len(order), config.batch_size):
+            idx = order[start:start + config.batch_size]
+            out_v, _ = net(torch.as_tensor(spikes[idx]), dt_s)
+            loss = readout_loss(out_v, torch.as_tensor(data.y_train[idx]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            net.project_()
+            losses.append(float(loss.detach()))
+            correct += int((predict(out_v.detach()) == data.y_train[idx]).sum())
+        log(f"  {model_kind} dt_train {dt_s * 1e3:g} ms epoch {epoch + 1}/{config.epochs} "
+            f"loss {np.mean(losses):.3f} train {correct / len(order):.3f}")
+    return net, config
+
+
+def run(params, out, log=print):
+    from pinglab_bio.data.datasets import load_dataset
+    from pinglab_bio.data.transport import move_spikes
+    from pinglab_bio.train.loop import encode_split, evaluate_brian2
+
+    started = time.perf_counter()
+    data = load_dataset(params["dataset"], data_dir=params["data_dir"] or None, seed=params["seed"])
+    if params["n_train"]:
+        data.x_train, data.y_train = data.x_train[:params["n_train"]], data.y_train[:params["n_train"]]
+    n_test = params["n_test"] or len(data.y_test)
+    x_test, y_test = data.x_test[:n_test], data.y_test[:n_test]
+    duration = float(params["duration"])
+    grid = sorted(float(dt) for dt in params["dt_values"])
+    rows = []
+    for dt_train in sorted(float(dt) for dt in params["dt_train_values"]):
+        for kind in params["models"]:
+            t0 = time.perf_counter()
+            net, config = _train(kind, dt_train, params, data, log)
+            train_s = time.perf_counter() - t0
+            base = encode_split(config, x_test, (params["seed"], 1_000_003), dt_s=dt_train,
+                                steps=int(round(duration / dt_train)))
+            for transport in params["transports"]:
+                for dt in sorted(set(grid) | {dt_train}):
+                    steps = int(round(duration / dt))
+                    if transport == "rebin":
+                        spikes = move_spikes(base, dt_train, dt)
+                        how = "same" if dt == dt_train else ("upsample" if dt < dt_train else "downsample")
+                    else:
+                        spikes = base if dt == dt_train else encode_split(
+                            config, x_test, (params["seed"], 1_000_003, int(round(dt * 1e7))), dt_s=dt, steps=steps)
+                        how = "same" if dt == dt_train else "resample"
+                    t1 = time.perf_counter()
+                    result = evaluate_brian2(net, spikes, y_test, dt)
+                    rows.append({"model": kind, "dt_train_ms": dt_train * 1e3, "transport": transport,
+                                 "how": how, "dt_ms": dt * 1e3, "accuracy": result["accuracy"],
+                                 "hidden_rate_hz": result["hidden_rate_hz"],
+                                 "eval_s": time.perf_counter() - t1, "train_s": train_s})
+                    log(f"  {kind} dt_train {dt_train * 1e3:g} ms → dt {dt * 1e3:g} ms ({how}): "
+                        f"accuracy {result['accuracy']:.3f}, hidden {result['hidden_rate_hz']:.1f} Hz")
+    summary = summarize_rows(rows)
+    write_json(out / "results.json", {"rows": rows, "n_test": int(n_test), "dataset": params["dataset"]})
+    write_json(out / "metrics.json", {"summary": summary, "wall_time_s": time.perf_counter() - started})
+    lines = ["model     dt_train  transport  acc@train  min    max    rate max/min"]
+    for s in summary:
+        lines.append(f"{s['model']:<9} {s['dt_train_ms']:>5g} ms  {s['transport']:<9}  "
+                     f"{s['accuracy_at_train']:.3f}      {s['accuracy_min']:.3f}  {s['accuracy_max']:.3f}  "
+                     + (f"{s['rate_ratio']:.1f}×" if s["rate_ratio"] is not None else "silent at some dt"))
+    return {"summary": "\n".join(lines), "metrics": {"summary": summary}}
+
+
+def summarize_rows(rows: list) -> list:
+    """Per (model, dt_train, transport): accuracy at dt_train, min/max over the grid, rate ratio."""
+    out = []
+    keys = sorted({(r["model"], r["dt_train_ms"], r["transport"]) for r in rows})
+    for model, dt_train, transport in keys:
+        sel = [r for r in rows if (r["model"], r["dt_train_ms"], r["transport"]) == (model, dt_train, transport)]
+        at = [r["accuracy"] for r in sel if abs(r["dt_ms"] - dt_train) < 1e-9]
+        rates = [r["hidden_rate_hz"] for r in sel]
+        low = min(rates)
+        out.append({"model": model, "dt_train_ms": dt_train, "transport": transport,
+                    "accuracy_at_train": at[0] if at else None,
+                    "accuracy_min": min(r["accuracy"] for r in sel),
+                    "accuracy_max": max(r["accuracy"] for r in sel),
+                    "rate_min_hz": low, "rate_max_hz": max(rates),
+                    "rate_ratio": (max(rates) / low) if low > 0 else None})
+    return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(__file__))

@@ -1,0 +1,173 @@
+"""Do normalisation-free E–I layers (DeepEISNN) train deep spiking MLPs where un-normalised ones fail?
+
+Spiking MLPs of 2, 4 and 8 hidden layers (128 LIF neurons each, tau 2 steps, threshold 1, soft
+reset, sigmoid surrogate, T = 4 steps) are trained on scikit-learn digits with three hidden
+blocks: the E–I layer (E and I populations under Dale's law, subtractive and divisive
+inhibition, E–I Init on the first batch, E–I Prop), linear → batch norm → LIF, and linear → LIF
+with no normalisation. Reports test accuracy per depth and block, and the ratio of excitatory to
+subtractive (inhibitory) input per E–I layer at initialisation and after training
+(REFERENCES.md §4). Writes results.json, results.csv, metrics.json, figures and report.html.
+"""
+
+from pinglab_bio.protocol import Param, main
+
+__all__ = ["PARAMETERS", "check", "run"]
+
+PARAMETERS = {
+    "depths": Param("2,4,8", "comma-separated numbers of hidden layers"),
+    "norms": Param("ei,batchnorm,none", "hidden blocks: ei (E–I layer), batchnorm, none"),
+    "width": Param(128, "neurons per hidden layer (E neurons for E–I layers; I = width/4)", kind="int"),
+    "epochs": Param(15, "training epochs", kind="int"),
+    "batch_size": Param(64, "mini-batch size", kind="int"),
+    "lr": Param(1e-3, "learning rate", kind="float"),
+    "optimiser": Param("adam", "optimiser", kind="choice", choices=("adam", "sgd")),
+    "clip": Param(1.0, "gradient-norm clip, 0 = off", kind="float"),
+    "steps": Param(4, "time steps per static image (T)", kind="int"),
+    "seeds": Param(2, "seeds per cell (seed, seed+1, ...)", kind="int"),
+    "seed": Param(0, "first seed", kind="int"),
+    "train_threshold": Param(
+        0.5, "test accuracy at or above which a network counts as trained", kind="float"
+    ),
+    "threads": Param(1, "torch CPU threads (1 suits a shared 2-core machine)", kind="int"),
+    "torch_device": Param("cpu", "torch device of the networks: cpu, cuda, cuda:1, ...", kind="str"),
+}
+
+
+def check(params):
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        from pinglab_bio.errors import SettingsError
+
+        raise SettingsError(
+            "this protocol trains torch networks, and torch is not installed. Fix: pip install -e '.[train]'"
+        ) from None
+    from pinglab_bio.train.eideep import check_torch_device
+
+    check_torch_device(params["torch_device"])
+    from pinglab_bio.errors import SettingsError
+    from pinglab_bio.train.eideep import DeepConfig, parse_list
+    from pinglab_bio.train.eilayer import NORMALISATIONS
+
+    params["depth_list"] = parse_list("--depths", params["depths"], int, minimum=1)
+    params["norm_list"] = parse_list("--norms", params["norms"], allowed=NORMALISATIONS)
+    for name in ("seeds", "threads"):
+        if params[name] < 1:
+            raise SettingsError(f"--{name} must be ≥ 1, got {params[name]}. Fix: e.g. --{name} 1")
+    if not 0.0 <= params["train_threshold"] <= 1.0:
+        raise SettingsError(
+            f"--train-threshold must lie in [0, 1], got {params['train_threshold']}. "
+            "Fix: e.g. --train-threshold 0.5"
+        )
+    DeepConfig(
+        width=params["width"],
+        epochs=params["epochs"],
+        batch_size=params["batch_size"],
+        lr=params["lr"],
+        optimiser=params["optimiser"],
+        clip=params["clip"],
+        steps=params["steps"],
+    ).check()
+
+
+def run(params, out, log=print):
+    import csv
+
+    import torch
+
+    from pinglab_bio.runfolder import write_json
+    from pinglab_bio.train.eideep import DeepConfig, load_digits_split, train_mlp
+
+    torch.set_num_threads(params["threads"])
+    data = load_digits_split(seed=params["seed"])
+    runs = []
+    for depth in params["depth_list"]:
+        for norm in params["norm_list"]:
+            for s in range(params["seeds"]):
+                config = DeepConfig(
+                    depth=depth,
+                    norm=norm,
+                    width=params["width"],
+                    epochs=params["epochs"],
+                    batch_size=params["batch_size"],
+                    lr=params["lr"],
+                    optimiser=params["optimiser"],
+                    clip=params["clip"],
+                    steps=params["steps"],
+                    seed=params["seed"] + s,
+                    device=params["torch_device"],
+                )
+                result = train_mlp(config, data)
+                runs.append(result)
+                log(
+                    f"{norm:<9} depth {depth} seed {config.seed}: "
+                    f"test accuracy {result['test_accuracy']:.3f} "
+                    f"(peak {result['peak_test_accuracy']:.3f}), {result['train_time_s']:.0f} s"
+                )
+    write_json(out / "results.json", {"runs": runs, "n_train": len(data[0]), "n_test": len(data[2])})
+    with open(out / "results.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(
+            [
+                "norm",
+                "depth",
+                "seed",
+                "test_accuracy",
+                "peak_test_accuracy",
+                "initial_test_accuracy",
+                "mean_ei_ratio_init",
+                "mean_ei_ratio",
+                "train_time_s",
+            ]
+        )
+        for r in runs:
+            c = r["config"]
+            writer.writerow(
+                [
+                    c["norm"],
+                    c["depth"],
+                    c["seed"],
+                    r["test_accuracy"],
+                    r["peak_test_accuracy"],
+                    r["initial_test_accuracy"],
+                    _mean(r["ei_ratio_init"]),
+                    _mean(r["ei_ratio"]),
+                    r["train_time_s"],
+                ]
+            )
+    write_json(out / "metrics.json", {"train_threshold": params["train_threshold"]})
+    metrics = _write_report(out)
+    write_json(out / "metrics.json", metrics)
+    lines = ["block       depth   test accuracy (mean over seeds)   trained   mean E/I input ratio"]
+    for row in metrics["table"]:
+        per_layer = row["ei_ratio_per_layer"]
+        ratio = "" if per_layer is None else f"{sum(per_layer) / len(per_layer):.2f}"
+        lines.append(
+            f"{row['norm']:<11} {row['depth']:>5}   {row['test_accuracy']:>31.3f}   "
+            f"{row['n_trained']}/{row['n_runs']:<5} {ratio}"
+        )
+    return {"summary": "\n".join(lines), "metrics": metrics}
+
+
+def _mean(values):
+    return sum(values) / len(values) if values else ""
+
+
+def _write_report(out):
+    import importlib.util
+
+    from pinglab_bio.paths import find_analysis
+    from pinglab_bio.report import html_page
+
+    spec = importlib.util.spec_from_file_location("pinglab_analysis_ei_deep", find_analysis("ei_deep"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    figures = out / "figures"
+    figures.mkdir(exist_ok=True)
+    result = module.analyze([out], figures)
+    (out / "report.html").write_text(html_page(result["title"], result["sections"]))
+    return result["numbers"]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(__file__))

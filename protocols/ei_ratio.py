@@ -1,0 +1,210 @@
+"""How do the E:I ratio and the initial hidden firing rate decide whether an E/I spiking network trains?
+
+Kilgore, Kopsick, Ascoli and Adam (Sci. Rep. 2025; REFERENCES.md §3), on scikit-learn digits:
+the three-layer E/I network (Poisson inputs → 100 current-based LIF hidden neurons, each E or I
+under Dale's law → leaky-integrator outputs, max-over-time loss, plain SGD, projection after
+every step) is trained for E:I ratios 50:50, 80:20, 95:5 and 100:0 and a grid of input-weight
+scales sigma_in (weights |N(0, sigma_in)|) that sets the initial hidden rate, several seeds per
+cell. Each run records the initial hidden rate, peak and final test accuracy, and E and I spikes
+per sample over training. After training, Van Rossum distances (kernel exp(-t/τ), τ = 1 step,
+D = sqrt(Σ_t (f_n - f_m)²/τ), averaged over --vr-samples test samples) between hidden pairs are
+grouped E–E, E–I, I–I and compared by Kruskal–Wallis per ratio, for initial, successful and
+failed networks. Writes runs.json, runs.csv, vr/*.npz (distance matrices), metrics.json,
+figures and report.html. The paper's full scale: --sigma-in-values with 8+ points, --seeds 8,
+--epochs 30, --lr 0.01 --batch-size 256 on Fashion-MNIST-sized data.
+"""
+
+from pinglab_bio.protocol import Param, main
+
+__all__ = ["PARAMETERS", "check", "config_for", "run"]
+
+PARAMETERS = {
+    "ratios": Param("0.5,0.8,0.95,1.0", "E shares of the hidden layer (0.8 = 80:20)"),
+    "sigma_in_values": Param("0.1,0.2,0.4", "input-weight scales sigma_in (set the initial hidden rate)"),
+    "seeds": Param(2, "seeds per cell (seed, seed+1, ...); the paper used 8", kind="int"),
+    "seed": Param(0, "first seed", kind="int"),
+    "epochs": Param(8, "training epochs (paper: 30)", kind="int"),
+    "batch_size": Param(64, "mini-batch size (paper: 256)", kind="int"),
+    "lr": Param(0.3, "SGD learning rate (paper: 0.01 on Fashion-MNIST)", kind="float"),
+    "sigma_out": Param(0.5, "hidden → output weight scale", kind="float"),
+    "n_hidden": Param(100, "hidden neurons", kind="int"),
+    "steps": Param(100, "time steps per sample (dt 1 ms)", kind="int"),
+    "max_rate": Param(100.0, "Poisson rate of a white pixel (Hz)", kind="float"),
+    "vr_samples": Param(100, "test samples the Van Rossum distance is averaged over", kind="int"),
+    "success_threshold": Param(
+        0.7, "final test accuracy at or above which a network counts as successful", kind="float"
+    ),
+    "fail_threshold": Param(
+        0.2, "final test accuracy at or below which a network counts as failed", kind="float"
+    ),
+    "threads": Param(1, "torch CPU threads", kind="int"),
+    "torch_device": Param("cpu", "torch device of the networks: cpu, cuda, cuda:1, ...", kind="str"),
+}
+
+
+def check(params):
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        from pinglab_bio.errors import SettingsError
+
+        raise SettingsError(
+            "this protocol trains torch networks, and torch is not installed. Fix: pip install -e '.[train]'"
+        ) from None
+    from pinglab_bio.train.eideep import check_torch_device
+
+    check_torch_device(params["torch_device"])
+    from pinglab_bio.errors import SettingsError
+    from pinglab_bio.train.eideep import parse_list
+
+    params["ratio_list"] = parse_list("--ratios", params["ratios"], float)
+    params["sigma_list"] = parse_list("--sigma-in-values", params["sigma_in_values"], float)
+    for name in ("seeds", "threads"):
+        if params[name] < 1:
+            raise SettingsError(f"--{name} must be ≥ 1, got {params[name]}. Fix: e.g. --{name} 2")
+    if not 0 <= params["fail_threshold"] < params["success_threshold"] <= 1:
+        raise SettingsError(
+            f"need 0 ≤ --fail-threshold < --success-threshold ≤ 1, got "
+            f"{params['fail_threshold']} and {params['success_threshold']}. "
+            "Fix: e.g. --fail-threshold 0.2 --success-threshold 0.7"
+        )
+    for ratio in params["ratio_list"]:
+        for sigma in params["sigma_list"]:
+            config_for(params, ratio, sigma, 0).check()
+
+
+def config_for(params, ratio, sigma, seed, noise_rel=0.0, sigma_noise_ref=None):
+    from pinglab_bio.train.eideep_ratio import RatioConfig
+
+    return RatioConfig(
+        ei_ratio=ratio,
+        sigma_in=sigma,
+        sigma_out=params["sigma_out"],
+        n_hidden=params["n_hidden"],
+        epochs=params["epochs"],
+        batch_size=params["batch_size"],
+        lr=params["lr"],
+        steps=params["steps"],
+        max_rate_hz=params["max_rate"],
+        noise_rel=noise_rel,
+        sigma_noise_ref=sigma_noise_ref or sigma,
+        vr_samples=params.get("vr_samples", 0),
+        seed=seed,
+        device=params["torch_device"],
+    )
+
+
+def run(params, out, log=print):
+    import csv
+
+    import numpy as np
+    import torch
+
+    from pinglab_bio.runfolder import write_json
+    from pinglab_bio.train.eideep import load_digits_split
+    from pinglab_bio.train.eideep_ratio import train_ratio_run
+
+    torch.set_num_threads(params["threads"])
+    data = load_digits_split(seed=params["seed"])
+    (out / "vr").mkdir()
+    records = []
+    for ratio in params["ratio_list"]:
+        for sigma in params["sigma_list"]:
+            for s in range(params["seeds"]):
+                config = config_for(params, ratio, sigma, params["seed"] + s)
+                record, vr = train_ratio_run(config, data)
+                label = f"ratio{ratio:g}-sigma{sigma:g}-seed{config.seed}"
+                record["label"] = label
+                if vr:
+                    np.savez_compressed(
+                        out / "vr" / f"{label}.npz",
+                        initial=vr["initial"],
+                        trained=vr["trained"],
+                        n_exc=np.array(config.n_exc),
+                    )
+                    record["vr_file"] = f"vr/{label}.npz"
+                records.append(record)
+                log(
+                    f"E:I {ratio:g} sigma_in {sigma:g} seed {config.seed}: initial rate "
+                    f"{record['initial_rate_hz']:.1f} Hz, accuracy final {record['final_test_accuracy']:.3f} "
+                    f"peak {record['peak_test_accuracy']:.3f} ({record['train_time_s']:.0f} s)"
+                )
+    write_json(
+        out / "runs.json",
+        {
+            "runs": records,
+            "n_train": len(data[0]),
+            "n_test": len(data[2]),
+            "success_threshold": params["success_threshold"],
+            "fail_threshold": params["fail_threshold"],
+        },
+    )
+    with open(out / "runs.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(
+            [
+                "ei_ratio",
+                "sigma_in",
+                "seed",
+                "initial_rate_hz",
+                "peak_test_accuracy",
+                "final_test_accuracy",
+                "exc_spikes_per_sample_final",
+                "inh_spikes_per_sample_final",
+            ]
+        )
+        for r in records:
+            c = r["config"]
+            writer.writerow(
+                [
+                    c["ei_ratio"],
+                    c["sigma_in"],
+                    c["seed"],
+                    r["initial_rate_hz"],
+                    r["peak_test_accuracy"],
+                    r["final_test_accuracy"],
+                    r["exc_spikes_per_sample"][-1],
+                    r["inh_spikes_per_sample"][-1],
+                ]
+            )
+    result = _report(out)
+    write_json(out / "metrics.json", result["numbers"])
+    return {"summary": _summary_text(result["numbers"]), "metrics": result["numbers"]}
+
+
+def _report(out):
+    import importlib.util
+
+    from pinglab_bio.paths import find_analysis
+    from pinglab_bio.report import html_page
+
+    spec = importlib.util.spec_from_file_location("pinglab_analysis_ei_ratio", find_analysis("ei_ratio"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    figures = out / "figures"
+    figures.mkdir(exist_ok=True)
+    result = module.analyze([out], figures)
+    (out / "report.html").write_text(html_page(result["title"], result["sections"]))
+    return result
+
+
+def _summary_text(numbers):
+    lines = ["E:I     networks  trained share  median initial rate (Hz)  mean final accuracy"]
+    for row in numbers["per_ratio"]:
+        lines.append(
+            f"{row['ratio_label']:<7} {row['n_runs']:>8}  {row['success_share']:>13.2f}  "
+            f"{row['median_initial_rate_hz']:>24.1f}  {row['mean_final_accuracy']:>19.3f}"
+        )
+    vr = numbers.get("van_rossum", {}).get("0.8", {}).get("successful")
+    if vr and vr.get("n_networks"):
+        med = vr["medians"]
+        lines.append(
+            f"80:20 successful: Van Rossum medians E–E {med['E-E']:.3f}, E–I {med['E-I']:.3f}, "
+            f"I–I {med['I-I']:.3f}; Kruskal–Wallis p {vr['kruskal_p']:.2g}; ordered E–E < E–I < I–I: "
+            f"{'yes' if vr['ordered'] else 'no'}"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(__file__))

@@ -1,0 +1,177 @@
+"""Which E:I ratio trains best when every weight update is noisy?
+
+Kilgore, Kopsick, Ascoli and Adam (Sci. Rep. 2025; REFERENCES.md §3), on scikit-learn digits: the
+three-layer E/I network of ``ei_ratio`` is trained at a low initial rate; after every SGD step
+each weight gets N(0, σ_n²) added and is projected back to its sign, with σ_n = 0.2, 0.4, 0.6 ×
+σ_init. Each run is scored by its mean test accuracy over the last --score-epochs epochs (paper:
+last 10 of 30); each ratio is compared with 100:0 at the same σ_n by Welch's t-test over seeds,
+each trial counted once. σ_init is the paper's 1e-3 by default; the input weights here start at
+--sigma-in (0.1, a low initial rate on 64 digit pixels), so the same σ_n is smaller relative to
+the weights than in the paper (784 pixels): --sigma-init 0 ties σ_init to --sigma-in instead.
+Writes runs.json, scores.csv, metrics.json, figures and report.html. Full scale: --seeds 8
+--epochs 30 --score-epochs 10.
+"""
+
+from pinglab_bio.protocol import Param, main
+
+__all__ = ["PARAMETERS", "check", "config_for", "run"]
+
+PARAMETERS = {
+    "ratios": Param("0.5,0.8,0.95,1.0", "E shares of the hidden layer (1.0 = 100:0, the reference)"),
+    "noise_levels": Param("0.2,0.4,0.6", "σ_n as multiples of σ_init"),
+    "sigma_in": Param(0.1, "input-weight scale (a low initial hidden rate on digits)", kind="float"),
+    "sigma_init": Param(1e-3, "σ_init of the noise (paper: 1e-3); 0 = same as --sigma-in", kind="float"),
+    "seeds": Param(3, "seeds per cell (paper: 8)", kind="int"),
+    "seed": Param(0, "first seed", kind="int"),
+    "epochs": Param(8, "training epochs (paper: 30)", kind="int"),
+    "score_epochs": Param(
+        4, "the score is the mean test accuracy of this many last epochs (paper: 10)", kind="int"
+    ),
+    "batch_size": Param(64, "mini-batch size (paper: 256)", kind="int"),
+    "lr": Param(0.3, "SGD learning rate (paper: 0.01 on Fashion-MNIST)", kind="float"),
+    "sigma_out": Param(0.5, "hidden → output weight scale", kind="float"),
+    "n_hidden": Param(100, "hidden neurons", kind="int"),
+    "steps": Param(100, "time steps per sample (dt 1 ms)", kind="int"),
+    "max_rate": Param(100.0, "Poisson rate of a white pixel (Hz)", kind="float"),
+    "threads": Param(1, "torch CPU threads", kind="int"),
+    "torch_device": Param("cpu", "torch device of the networks: cpu, cuda, cuda:1, ...", kind="str"),
+}
+
+
+def check(params):
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        from pinglab_bio.errors import SettingsError
+
+        raise SettingsError(
+            "this protocol trains torch networks, and torch is not installed. Fix: pip install -e '.[train]'"
+        ) from None
+    from pinglab_bio.train.eideep import check_torch_device
+
+    check_torch_device(params["torch_device"])
+    from pinglab_bio.errors import SettingsError
+    from pinglab_bio.train.eideep import parse_list
+
+    params["ratio_list"] = parse_list("--ratios", params["ratios"], float)
+    params["noise_list"] = parse_list("--noise-levels", params["noise_levels"], float, minimum=0.0)
+    if 1.0 not in params["ratio_list"]:
+        raise SettingsError(
+            f"--ratios must include 1.0 (100:0, the reference of the t-tests), got "
+            f"{params['ratios']!r}. Fix: e.g. --ratios 0.8,1.0"
+        )
+    if params["seeds"] < 2:
+        raise SettingsError(f"--seeds must be ≥ 2 for a t-test, got {params['seeds']}. Fix: e.g. --seeds 3")
+    if params["threads"] < 1:
+        raise SettingsError(f"--threads must be ≥ 1, got {params['threads']}. Fix: e.g. --threads 1")
+    if params["sigma_init"] < 0:
+        raise SettingsError(
+            f"--sigma-init must be ≥ 0 (0 = --sigma-in), got {params['sigma_init']}. "
+            "Fix: e.g. --sigma-init 1e-3"
+        )
+    if not 1 <= params["score_epochs"] <= params["epochs"]:
+        raise SettingsError(
+            f"--score-epochs must lie in 1..--epochs ({params['epochs']}), got "
+            f"{params['score_epochs']}. Fix: e.g. --score-epochs {min(10, params['epochs'])}"
+        )
+    for ratio in params["ratio_list"]:
+        config_for(params, ratio, 0.2, 0).check()
+
+
+def config_for(params, ratio, noise_rel, seed):
+    from pinglab_bio.train.eideep_ratio import RatioConfig
+
+    return RatioConfig(
+        ei_ratio=ratio,
+        sigma_in=params["sigma_in"],
+        sigma_out=params["sigma_out"],
+        n_hidden=params["n_hidden"],
+        epochs=params["epochs"],
+        batch_size=params["batch_size"],
+        lr=params["lr"],
+        steps=params["steps"],
+        max_rate_hz=params["max_rate"],
+        noise_rel=noise_rel,
+        sigma_noise_ref=params["sigma_init"] or params["sigma_in"],
+        vr_samples=0,
+        seed=seed,
+        device=params["torch_device"],
+    )
+
+
+def run(params, out, log=print):
+    import csv
+
+    import numpy as np
+    import torch
+
+    from pinglab_bio.runfolder import write_json
+    from pinglab_bio.train.eideep import load_digits_split
+    from pinglab_bio.train.eideep_ratio import train_ratio_run
+
+    torch.set_num_threads(params["threads"])
+    data = load_digits_split(seed=params["seed"])
+    records = []
+    k = params["score_epochs"]
+    for noise in params["noise_list"]:
+        for ratio in params["ratio_list"]:
+            for s in range(params["seeds"]):
+                config = config_for(params, ratio, noise, params["seed"] + s)
+                record, _ = train_ratio_run(config, data)
+                record["score"] = float(np.mean(record["accuracy_curve"][-k:]))
+                records.append(record)
+                log(
+                    f"σ_n {noise:g}×σ_init, E:I {ratio:g}, seed {config.seed}: score {record['score']:.3f} "
+                    f"(final {record['final_test_accuracy']:.3f}, {record['train_time_s']:.0f} s)"
+                )
+    write_json(
+        out / "runs.json",
+        {"runs": records, "score_epochs": k, "sigma_init": params["sigma_init"] or params["sigma_in"]},
+    )
+    with open(out / "scores.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["noise_rel", "ei_ratio", "seed", "score", "final_test_accuracy", "initial_rate_hz"])
+        for r in records:
+            c = r["config"]
+            writer.writerow(
+                [
+                    c["noise_rel"],
+                    c["ei_ratio"],
+                    c["seed"],
+                    r["score"],
+                    r["final_test_accuracy"],
+                    r["initial_rate_hz"],
+                ]
+            )
+    result = _report(out)
+    write_json(out / "metrics.json", result["numbers"])
+    lines = ["σ_n/σ_init  E:I     score (mean ± SD)   p vs 100:0 (Welch)"]
+    for row in result["numbers"]["table"]:
+        p = "" if row["p_vs_100_0"] is None else f"{row['p_vs_100_0']:.3g}"
+        lines.append(
+            f"{row['noise_rel']:>10g}  {row['ratio_label']:<6}  {row['score_mean']:.3f} ± "
+            f"{row['score_sd']:.3f}       {p}"
+        )
+    return {"summary": "\n".join(lines), "metrics": result["numbers"]}
+
+
+def _report(out):
+    import importlib.util
+
+    from pinglab_bio.paths import find_analysis
+    from pinglab_bio.report import html_page
+
+    spec = importlib.util.spec_from_file_location(
+        "pinglab_analysis_weight_noise", find_analysis("weight_noise")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    figures = out / "figures"
+    figures.mkdir(exist_ok=True)
+    result = module.analyze([out], figures)
+    (out / "report.html").write_text(html_page(result["title"], result["sections"]))
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(__file__))

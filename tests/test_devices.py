@@ -1,0 +1,125 @@
+"""Devices by name: one-line errors naming what is missing, the `devices` listing, build folders."""
+
+import importlib.util
+import shutil
+
+import brian2
+import pytest
+
+from pinglab_bio import devices
+from pinglab_bio.cli import main
+from pinglab_bio.devices import (
+    DeviceError,
+    _claim_folder,
+    check_device,
+    device_status,
+    list_devices,
+    use_device,
+)
+
+
+def test_check_device_errors():
+    with pytest.raises(DeviceError, match=r"unknown device 'cuda'\. Fix: use one of runtime, cpp_standalone, "
+                                          r"cuda_standalone, genn"):
+        check_device("cuda")
+    with pytest.raises(DeviceError, match=r"unknown runtime target 'weave'"):
+        check_device("runtime", "weave")
+    with pytest.raises(DeviceError, match=r"--threads 4 applies to cpp_standalone only, not 'runtime'"):
+        check_device("runtime", "numpy", threads=4)
+    with pytest.raises(DeviceError, match=r"--threads must be a whole number ≥ 0, got -1"):
+        check_device("cpp_standalone", threads=-1)
+
+
+def _pretend(monkeypatch, *, installed=(), which=None):
+    real_find, real_which = importlib.util.find_spec, shutil.which
+    monkeypatch.setattr(devices.importlib.util, "find_spec",
+                        lambda name, *a: object() if name in installed else
+                        (None if name in ("brian2cuda", "brian2genn") else real_find(name, *a)))
+    monkeypatch.setattr(devices.shutil, "which",
+                        lambda cmd: which.get(cmd, real_which(cmd)) if which is not None else real_which(cmd))
+
+
+def test_cuda_missing_parts_errors(monkeypatch):
+    _pretend(monkeypatch)
+    with pytest.raises(DeviceError, match=r"device 'cuda_standalone' is not usable here: brian2cuda is not "
+                                          r"installed\. Fix: pip install -e \.\[cuda\]"):
+        check_device("cuda_standalone")
+    _pretend(monkeypatch, installed=("brian2cuda",), which={"nvcc": None})
+    monkeypatch.setattr(devices, "_nvcc", lambda: None)
+    with pytest.raises(DeviceError, match=r"the CUDA compiler nvcc was not found .* set CUDA_PATH"):
+        check_device("cuda_standalone")
+    monkeypatch.setattr(devices, "_nvcc", lambda: "/opt/cuda/bin/nvcc")
+    monkeypatch.setattr(devices, "_gpus", lambda: ([], "nvidia-smi is not on PATH (no NVIDIA driver)"))
+    with pytest.raises(DeviceError, match=r"no usable NVIDIA GPU: nvidia-smi is not on PATH"):
+        check_device("cuda_standalone")
+    monkeypatch.setattr(devices, "_gpus", lambda: (["NVIDIA H100, 9.0"], ""))
+    monkeypatch.setattr(devices, "_has_curand", lambda nvcc: False)
+    with pytest.raises(DeviceError, match=r"libcurand .* Fix: pip install nvidia-curand"):
+        check_device("cuda_standalone")
+    monkeypatch.setattr(devices, "_has_curand", lambda nvcc: True)
+    status = device_status("cuda_standalone")
+    assert status.usable and "NVIDIA H100" in status.reason
+
+
+def test_genn_missing_parts_errors(monkeypatch):
+    _pretend(monkeypatch)
+    with pytest.raises(DeviceError, match=r"brian2genn is not installed; it pins brian2<2\.6 .* "
+                                          r"docs/readme/devices-and-sweeps\.md"):
+        check_device("genn")
+    _pretend(monkeypatch, installed=("brian2genn",))
+    monkeypatch.setattr(devices.brian2, "__version__", "2.9.0")
+    with pytest.raises(DeviceError, match=r"brian2genn needs brian2<2\.6 but brian2 2\.9\.0 is installed"):
+        check_device("genn")
+    monkeypatch.setattr(devices.brian2, "__version__", "2.5.4")
+    monkeypatch.delenv("GENN_PATH", raising=False)
+    _pretend(monkeypatch, installed=("brian2genn",), which={"genn-buildmodel.sh": None})
+    with pytest.raises(DeviceError, match=r"GeNN library was not found .* export GENN_PATH"):
+        check_device("genn")
+
+
+def test_cpp_without_compiler_errors(monkeypatch):
+    _pretend(monkeypatch, which={"g++": None, "c++": None})
+    with pytest.raises(DeviceError, match=r"device 'cpp_standalone' is not usable here: needs a C\+\+ "
+                                          r"compiler \(g\+\+\)"):
+        check_device("cpp_standalone")
+    with pytest.raises(DeviceError, match=r"the cython target needs a C\+\+ compiler"):
+        check_device("runtime", "cython")
+
+
+def test_devices_command_behavior(capsys):
+    assert main(["devices"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert set(lines) == {"runtime", "cpp_standalone", "cuda_standalone", "genn"}
+    for status in list_devices():
+        word = "usable" if status.usable else "not usable"
+        assert lines[status.name].split(None, 1)[1].startswith(word)
+    # The truth on this machine: no brian2cuda or no GPU means not usable, and the line says why.
+    if importlib.util.find_spec("brian2cuda") is None:
+        assert "not usable  brian2cuda is not installed" in lines["cuda_standalone"]
+    if shutil.which("nvidia-smi") is None:
+        assert "not usable" in lines["cuda_standalone"]
+    if shutil.which("g++"):
+        assert "not usable" not in lines["cpp_standalone"]
+
+
+def test_build_folders_never_shared_behavior(tmp_path, monkeypatch):
+    monkeypatch.setenv("PINGLAB_BIO_CACHE", str(tmp_path))
+    first, lock1 = _claim_folder("cpp_standalone", "abc")
+    second, lock2 = _claim_folder("cpp_standalone", "abc")   # held: the next slot
+    assert first.name == "abc" and second.name == "abc-1" and first != second
+    lock1.close()
+    again, lock3 = _claim_folder("cpp_standalone", "abc")    # released: reused
+    assert again == first
+    lock2.close()
+    lock3.close()
+
+
+def test_use_device_restores_runtime_behavior():
+    brian2.prefs.codegen.target = "numpy"
+    with use_device("runtime", target="cython") as session:
+        assert brian2.prefs.codegen.target == "cython" and not session.standalone
+    assert brian2.prefs.codegen.target == "numpy"
+    before = list(brian2.prefs.codegen.cpp.extra_compile_args_gcc)
+    with use_device("runtime", portable=True):
+        assert "-ffp-contract=off" in brian2.prefs.codegen.cpp.extra_compile_args_gcc
+    assert list(brian2.prefs.codegen.cpp.extra_compile_args_gcc) == before
