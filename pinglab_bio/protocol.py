@@ -40,7 +40,7 @@ from .spec import check_run_settings, load_model
 from .units import parse_quantity
 
 __all__ = ["Param", "load_protocol", "protocol_parser", "parse_protocol_args", "run_protocol", "main",
-           "simulation_parameters", "simulate_kwargs",
+           "simulation_parameters", "simulate_kwargs", "require_torch",
            "parse_overrides"]
 
 _KINDS = ("str", "int", "float", "time", "quantity", "quantity_list", "choice", "model", "device", "flag")
@@ -231,3 +231,15 @@ def simulate_kwargs(params: dict) -> dict:
     kwargs = {key: params[key] for key in ("dt", "duration", "seed", "device", "target", "transient")}
     kwargs.update({key: params[key] for key in ("threads", "portable_random") if key in params})
     return kwargs
+
+
+def require_torch(torch_device: str = "cpu") -> None:
+    """Check, before any folder is written, that torch is installed and can use ``torch_device``."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise SettingsError("this protocol trains torch networks, and torch is not installed. "
+                            "Fix: pip install -e '.[train]'") from None
+    from .train.eideep import check_torch_device
+
+    check_torch_device(torch_device)

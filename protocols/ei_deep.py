@@ -9,7 +9,7 @@ subtractive (inhibitory) input per E–I layer at initialisation and after train
 (REFERENCES.md §4). Writes results.json, results.csv, metrics.json, figures and report.html.
 """
 
-from pinglab_bio.protocol import Param, main
+from pinglab_bio.protocol import Param, main, require_torch
 
 __all__ = ["PARAMETERS", "check", "run"]
 
@@ -34,17 +34,7 @@ PARAMETERS = {
 
 
 def check(params):
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        from pinglab_bio.errors import SettingsError
-
-        raise SettingsError(
-            "this protocol trains torch networks, and torch is not installed. Fix: pip install -e '.[train]'"
-        ) from None
-    from pinglab_bio.train.eideep import check_torch_device
-
-    check_torch_device(params["torch_device"])
+    require_torch(params["torch_device"])
     from pinglab_bio.errors import SettingsError
     from pinglab_bio.train.eideep import DeepConfig, parse_list
     from pinglab_bio.train.eilayer import NORMALISATIONS

@@ -14,7 +14,7 @@ figures and report.html. The paper's full scale: --sigma-in-values with 8+ point
 --epochs 30, --lr 0.01 --batch-size 256 on Fashion-MNIST-sized data.
 """
 
-from pinglab_bio.protocol import Param, main
+from pinglab_bio.protocol import Param, main, require_torch
 
 __all__ = ["PARAMETERS", "check", "config_for", "run"]
 
@@ -43,17 +43,7 @@ PARAMETERS = {
 
 
 def check(params):
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        from pinglab_bio.errors import SettingsError
-
-        raise SettingsError(
-            "this protocol trains torch networks, and torch is not installed. Fix: pip install -e '.[train]'"
-        ) from None
-    from pinglab_bio.train.eideep import check_torch_device
-
-    check_torch_device(params["torch_device"])
+    require_torch(params["torch_device"])
     from pinglab_bio.errors import SettingsError
     from pinglab_bio.train.eideep import parse_list
 

@@ -12,7 +12,7 @@ Writes runs.json, scores.csv, metrics.json, figures and report.html. Full scale:
 --epochs 30 --score-epochs 10.
 """
 
-from pinglab_bio.protocol import Param, main
+from pinglab_bio.protocol import Param, main, require_torch
 
 __all__ = ["PARAMETERS", "check", "config_for", "run"]
 
@@ -39,17 +39,7 @@ PARAMETERS = {
 
 
 def check(params):
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        from pinglab_bio.errors import SettingsError
-
-        raise SettingsError(
-            "this protocol trains torch networks, and torch is not installed. Fix: pip install -e '.[train]'"
-        ) from None
-    from pinglab_bio.train.eideep import check_torch_device
-
-    check_torch_device(params["torch_device"])
+    require_torch(params["torch_device"])
     from pinglab_bio.errors import SettingsError
     from pinglab_bio.train.eideep import parse_list
 
