@@ -23,6 +23,7 @@ from .errors import PinglabError
 from .paths import catalogue_dir, find_analysis
 
 __all__ = ["FORMATS", "VR_TIME_CONSTANT", "resolve_runs", "load_analysis", "list_analyses", "analyze",
+           "write_protocol_report",
            "render", "run_measures", "run_figures_full", "point_folders", "jsonable", "single_runs_report",
            "sweep_report"]
 
@@ -84,6 +85,22 @@ def load_analysis(protocol: str) -> ModuleType:
         raise PinglabError(f"analysis script {path} has no analyze(run_dirs, workdir). Fix: define it "
                            "(see analysis/README.md)")
     return module
+
+
+def write_protocol_report(protocol: str, folder) -> dict:
+    """Analyse one protocol folder with ``analysis/<protocol>.py`` and write its ``report.html``.
+
+    Protocols call this at the end of ``run`` so that a fresh run folder already holds the same
+    report ``pinglab-bio analyze`` would write. Returns the script's result dict.
+    """
+    from .report import html_page
+
+    folder = Path(folder)
+    figures = folder / "figures"
+    figures.mkdir(exist_ok=True)
+    result = load_analysis(protocol).analyze([folder], figures)
+    (folder / "report.html").write_text(html_page(result["title"], result["sections"]))
+    return result
 
 
 def jsonable(value):

@@ -9,6 +9,7 @@ subtractive (inhibitory) input per E–I layer at initialisation and after train
 (REFERENCES.md §4). Writes results.json, results.csv, metrics.json, figures and report.html.
 """
 
+from pinglab_bio.analyze import write_protocol_report
 from pinglab_bio.protocol import Param, main, require_torch
 
 __all__ = ["PARAMETERS", "check", "run"]
@@ -126,7 +127,7 @@ def run(params, out, log=print):
                 ]
             )
     write_json(out / "metrics.json", {"train_threshold": params["train_threshold"]})
-    metrics = _write_report(out)
+    metrics = write_protocol_report("ei_deep", out)["numbers"]
     write_json(out / "metrics.json", metrics)
     lines = ["block       depth   test accuracy (mean over seeds)   trained   mean E/I input ratio"]
     for row in metrics["table"]:
@@ -141,22 +142,6 @@ def run(params, out, log=print):
 
 def _mean(values):
     return sum(values) / len(values) if values else ""
-
-
-def _write_report(out):
-    import importlib.util
-
-    from pinglab_bio.paths import find_analysis
-    from pinglab_bio.report import html_page
-
-    spec = importlib.util.spec_from_file_location("pinglab_analysis_ei_deep", find_analysis("ei_deep"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    figures = out / "figures"
-    figures.mkdir(exist_ok=True)
-    result = module.analyze([out], figures)
-    (out / "report.html").write_text(html_page(result["title"], result["sections"]))
-    return result["numbers"]
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ figures and report.html. The paper's full scale: --sigma-in-values with 8+ point
 --epochs 30, --lr 0.01 --batch-size 256 on Fashion-MNIST-sized data.
 """
 
+from pinglab_bio.analyze import write_protocol_report
 from pinglab_bio.protocol import Param, main, require_torch
 
 __all__ = ["PARAMETERS", "check", "config_for", "run"]
@@ -157,25 +158,9 @@ def run(params, out, log=print):
                     r["inh_spikes_per_sample"][-1],
                 ]
             )
-    result = _report(out)
+    result = write_protocol_report("ei_ratio", out)
     write_json(out / "metrics.json", result["numbers"])
     return {"summary": _summary_text(result["numbers"]), "metrics": result["numbers"]}
-
-
-def _report(out):
-    import importlib.util
-
-    from pinglab_bio.paths import find_analysis
-    from pinglab_bio.report import html_page
-
-    spec = importlib.util.spec_from_file_location("pinglab_analysis_ei_ratio", find_analysis("ei_ratio"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    figures = out / "figures"
-    figures.mkdir(exist_ok=True)
-    result = module.analyze([out], figures)
-    (out / "report.html").write_text(html_page(result["title"], result["sections"]))
-    return result
 
 
 def _summary_text(numbers):

@@ -12,6 +12,7 @@ Writes runs.json, scores.csv, metrics.json, figures and report.html. Full scale:
 --epochs 30 --score-epochs 10.
 """
 
+from pinglab_bio.analyze import write_protocol_report
 from pinglab_bio.protocol import Param, main, require_torch
 
 __all__ = ["PARAMETERS", "check", "config_for", "run"]
@@ -133,7 +134,7 @@ def run(params, out, log=print):
                     r["initial_rate_hz"],
                 ]
             )
-    result = _report(out)
+    result = write_protocol_report("weight_noise", out)
     write_json(out / "metrics.json", result["numbers"])
     lines = ["σ_n/σ_init  E:I     score (mean ± SD)   p vs 100:0 (Welch)"]
     for row in result["numbers"]["table"]:
@@ -143,24 +144,6 @@ def run(params, out, log=print):
             f"{row['score_sd']:.3f}       {p}"
         )
     return {"summary": "\n".join(lines), "metrics": result["numbers"]}
-
-
-def _report(out):
-    import importlib.util
-
-    from pinglab_bio.paths import find_analysis
-    from pinglab_bio.report import html_page
-
-    spec = importlib.util.spec_from_file_location(
-        "pinglab_analysis_weight_noise", find_analysis("weight_noise")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    figures = out / "figures"
-    figures.mkdir(exist_ok=True)
-    result = module.analyze([out], figures)
-    (out / "report.html").write_text(html_page(result["title"], result["sections"]))
-    return result
 
 
 if __name__ == "__main__":
