@@ -17,7 +17,7 @@ figures and report.html. The paper's full scale: --sigma-in-values with 8+ point
 from pinglab_bio.analyze import write_protocol_report
 from pinglab_bio.protocol import Param, main, require_torch
 
-__all__ = ["PARAMETERS", "check", "config_for", "run"]
+__all__ = ["PARAMETERS", "check", "run"]
 
 PARAMETERS = {
     "ratios": Param("0.5,0.8,0.95,1.0", "E shares of the hidden layer (0.8 = 80:20)"),
@@ -61,28 +61,13 @@ def check(params):
         )
     for ratio in params["ratio_list"]:
         for sigma in params["sigma_list"]:
-            config_for(params, ratio, sigma, 0).check()
+            _config(params, ratio, sigma, 0).check()
 
 
-def config_for(params, ratio, sigma, seed, noise_rel=0.0, sigma_noise_ref=None):
-    from pinglab_bio.train.eideep_ratio import RatioConfig
+def _config(params, ratio, sigma, seed):
+    from pinglab_bio.train.eideep_ratio import config_from_params
 
-    return RatioConfig(
-        ei_ratio=ratio,
-        sigma_in=sigma,
-        sigma_out=params["sigma_out"],
-        n_hidden=params["n_hidden"],
-        epochs=params["epochs"],
-        batch_size=params["batch_size"],
-        lr=params["lr"],
-        steps=params["steps"],
-        max_rate_hz=params["max_rate"],
-        noise_rel=noise_rel,
-        sigma_noise_ref=sigma_noise_ref or sigma,
-        vr_samples=params.get("vr_samples", 0),
-        seed=seed,
-        device=params["torch_device"],
-    )
+    return config_from_params(params, ratio, sigma, seed)
 
 
 def run(params, out, log=print):
@@ -102,7 +87,7 @@ def run(params, out, log=print):
     for ratio in params["ratio_list"]:
         for sigma in params["sigma_list"]:
             for s in range(params["seeds"]):
-                config = config_for(params, ratio, sigma, params["seed"] + s)
+                config = _config(params, ratio, sigma, params["seed"] + s)
                 record, vr = train_ratio_run(config, data)
                 label = f"ratio{ratio:g}-sigma{sigma:g}-seed{config.seed}"
                 record["label"] = label

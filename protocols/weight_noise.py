@@ -15,7 +15,7 @@ Writes runs.json, scores.csv, metrics.json, figures and report.html. Full scale:
 from pinglab_bio.analyze import write_protocol_report
 from pinglab_bio.protocol import Param, main, require_torch
 
-__all__ = ["PARAMETERS", "check", "config_for", "run"]
+__all__ = ["PARAMETERS", "check", "run"]
 
 PARAMETERS = {
     "ratios": Param("0.5,0.8,0.95,1.0", "E shares of the hidden layer (1.0 = 100:0, the reference)"),
@@ -66,28 +66,14 @@ def check(params):
             f"{params['score_epochs']}. Fix: e.g. --score-epochs {min(10, params['epochs'])}"
         )
     for ratio in params["ratio_list"]:
-        config_for(params, ratio, 0.2, 0).check()
+        _config(params, ratio, 0.2, 0).check()
 
 
-def config_for(params, ratio, noise_rel, seed):
-    from pinglab_bio.train.eideep_ratio import RatioConfig
+def _config(params, ratio, noise_rel, seed):
+    from pinglab_bio.train.eideep_ratio import config_from_params
 
-    return RatioConfig(
-        ei_ratio=ratio,
-        sigma_in=params["sigma_in"],
-        sigma_out=params["sigma_out"],
-        n_hidden=params["n_hidden"],
-        epochs=params["epochs"],
-        batch_size=params["batch_size"],
-        lr=params["lr"],
-        steps=params["steps"],
-        max_rate_hz=params["max_rate"],
-        noise_rel=noise_rel,
-        sigma_noise_ref=params["sigma_init"] or params["sigma_in"],
-        vr_samples=0,
-        seed=seed,
-        device=params["torch_device"],
-    )
+    return config_from_params(params, ratio, params["sigma_in"], seed, noise_rel=noise_rel,
+                              sigma_noise_ref=params["sigma_init"])
 
 
 def run(params, out, log=print):
@@ -107,7 +93,7 @@ def run(params, out, log=print):
     for noise in params["noise_list"]:
         for ratio in params["ratio_list"]:
             for s in range(params["seeds"]):
-                config = config_for(params, ratio, noise, params["seed"] + s)
+                config = _config(params, ratio, noise, params["seed"] + s)
                 record, _ = train_ratio_run(config, data)
                 record["score"] = float(np.mean(record["accuracy_curve"][-k:]))
                 records.append(record)

@@ -26,6 +26,7 @@ from ..errors import SettingsError
 
 __all__ = [
     "RatioConfig",
+    "config_from_params",
     "poisson_encode",
     "build_classifier",
     "train_ratio_run",
@@ -86,6 +87,29 @@ class RatioConfig:
     @property
     def n_exc(self) -> int:
         return int(round(self.ei_ratio * self.n_hidden))
+
+
+def config_from_params(params: dict, ratio: float, sigma_in: float, seed: int, noise_rel: float = 0.0,
+                       sigma_noise_ref: float | None = None) -> RatioConfig:
+    """The :class:`RatioConfig` of one (ratio, sigma_in, seed) cell of the ei_ratio and
+    weight_noise protocols, from their CLI parameters. ``sigma_noise_ref`` (σ_init) defaults to
+    ``sigma_in``."""
+    return RatioConfig(
+        ei_ratio=ratio,
+        sigma_in=sigma_in,
+        sigma_out=params["sigma_out"],
+        n_hidden=params["n_hidden"],
+        epochs=params["epochs"],
+        batch_size=params["batch_size"],
+        lr=params["lr"],
+        steps=params["steps"],
+        max_rate_hz=params["max_rate"],
+        noise_rel=noise_rel,
+        sigma_noise_ref=sigma_noise_ref or sigma_in,
+        vr_samples=params.get("vr_samples", 0),
+        seed=seed,
+        device=params["torch_device"],
+    )
 
 
 def poisson_encode(
