@@ -3,8 +3,9 @@
     python benchmarks/bench_targets.py --duration "1 s"
 
 Each is run twice: the first run includes compilation (cython extensions, the C++ project), the
-second reuses it (Brian2's cython cache, the toolkit's build folder). Prints wall times of
-build + run (no analysis) and ratios to numpy.
+second reuses it (Brian2's cython cache, the toolkit's build folder). Both caches start empty
+(fresh temporary folders), so the first run is a cold one. Prints wall times of build + run
+(no analysis) and ratios to numpy.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", default="1 s")
     args = ap.parse_args()
-    os.environ.setdefault("PINGLAB_BIO_CACHE", tempfile.mkdtemp(prefix="bench-cache-"))
+    os.environ["PINGLAB_BIO_CACHE"] = tempfile.mkdtemp(prefix="bench-cache-")
+    import brian2
+
+    # an empty cython cache: the first cython run compiles every extension, as on a new machine
+    brian2.prefs.codegen.runtime.cython.cache_dir = tempfile.mkdtemp(prefix="bench-cython-")
     spec = load_model("ping_coba")
     arms = {"runtime/numpy": ("runtime", "numpy"), "runtime/cython": ("runtime", "cython"),
             "cpp_standalone": ("cpp_standalone", "numpy")}

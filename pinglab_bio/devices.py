@@ -177,7 +177,10 @@ def device_status(name: str, target: str = "numpy") -> DeviceStatus:
                                              "genn-buildmodel.sh not on PATH). Fix: install GeNN 4 and "
                                              "export GENN_PATH")
         where = genn or shutil.which("genn-buildmodel.sh")
-        return DeviceStatus(name, True, f"brian2genn with GeNN at {where}")
+        gpu, why = genn_backend()
+        backend = (f"CUDA backend on {gpu}" if gpu else
+                   f"GeNN's single-threaded CPU backend ({why})")
+        return DeviceStatus(name, True, f"brian2genn with GeNN at {where}; {backend}")
     raise DeviceError(f"unknown device '{name}'. Fix: use one of {', '.join(DEVICES)}")
 
 
@@ -308,6 +311,21 @@ def _prefs(values: dict):
             brian2.prefs[key] = value
 
 
+def genn_backend() -> tuple[str | None, str]:
+    """(GPU, "") when GeNN can use its CUDA backend here, else (None, why not).
+
+    Without an NVIDIA GPU and nvcc, brian2genn runs on GeNN's single-threaded CPU backend
+    (``genn-buildmodel.sh -c``), which needs only g++.
+    """
+    gpus, why = _gpus()
+    if not gpus:
+        return None, f"no GPU: {why}"
+    nvcc = _nvcc()
+    if nvcc is None:
+        return None, "no GPU backend: nvcc not found"
+    return gpus[0], ""
+
+
 def device_prefs(name: str, *, threads: int | None = None, portable: bool = False) -> dict:
     """The Brian2 preferences a device is run with (they also enter the build key)."""
     values = {}
@@ -319,6 +337,12 @@ def device_prefs(name: str, *, threads: int | None = None, portable: bool = Fals
         values.update(_cuda_prefs(portable))
     elif name == "runtime" and portable:
         values["codegen.cpp.extra_compile_args_gcc"] = list(PORTABLE_GCC_FLAGS)
+    elif name == "genn":
+        gpu, _ = genn_backend()
+        if gpu:  # brian2genn finds the toolkit through this preference or $CUDA_PATH
+            values["devices.genn.cuda_backend.cuda_path"] = str(Path(_nvcc()).resolve().parent.parent)
+        if portable:
+            values["codegen.cpp.extra_compile_args_gcc"] = list(PORTABLE_GCC_FLAGS)
     return values
 
 
@@ -348,6 +372,14 @@ def use_device(name: str = "runtime", *, target: str = "numpy", build_key: str =
     previous_target = brian2.prefs.codegen.target
     previous_dt = brian2.defaultclock.dt_
     values = device_prefs(name, threads=threads, portable=portable)
+    import gc
+
+    # Brian2 names objects uniquely among the live ones (a second network would be "network_1",
+    # its code objects "..._codeobject_1"), and names are part of the generated code: new names
+    # mean new cython extensions or standalone files to compile. Collecting the previous run's
+    # unreachable objects (held in reference cycles) first keeps the names, and so the compiled
+    # code, unchanged.
+    gc.collect()
     if name == "runtime":
         brian2.prefs.codegen.target = target
         try:
@@ -360,12 +392,6 @@ def use_device(name: str = "runtime", *, target: str = "numpy", build_key: str =
         import brian2cuda  # noqa: F401  (registers the device)
     elif name == "genn":
         import brian2genn  # noqa: F401
-    # Brian2 names objects uniquely among the live ones (a second network would be "network_1",
-    # its code objects "..._codeobject_1"), and new names mean new files to compile. Collecting
-    # the previous run's unreachable objects first keeps the names, and so the build, unchanged.
-    import gc
-
-    gc.collect()
     key = build_folder(name, f"{build_key}|{sorted((k, repr(v)) for k, v in values.items())}")
     build_dir, lock = _claim_folder(name, key)
     try:
@@ -373,7 +399,9 @@ def use_device(name: str = "runtime", *, target: str = "numpy", build_key: str =
             if name == "genn":
                 # brian2genn only builds from within the run statement (it refuses code queued
                 # before a run once the run is recorded), so it builds on run.
-                set_device(name, directory=str(build_dir), build_on_run=True, with_output=False)
+                gpu, _ = genn_backend()
+                set_device(name, directory=str(build_dir), build_on_run=True, with_output=False,
+                           use_GPU=bool(gpu))
             else:
                 set_device(name, directory=str(build_dir), build_on_run=False)
             try:

@@ -185,7 +185,9 @@ def _add_drive(spec: ModelSpec, pop: str, group: NeuronGroup, dt, objects: list,
             f"+ {var}_ou_sigma*sqrt(1 - exp(-2*dt/{var}_ou_tau))*{xi}\n"
             + (f"{var} = clip({var}_tonic + {var}_ou, 0*{var}_ou_mean, inf*{var}_ou_mean)"
                if _is_conductance(drive.values["mean"]) else f"{var} = {var}_tonic + {var}_ou"),
-            when="start", name=f"{pop}_ou_drive",
+            # "_run_regularly_" in the name: brian2genn finds run_regularly operations by name
+            # and silently leaves out any it does not recognise
+            when="start", name=f"{pop}_run_regularly_ou_drive",
         )
         return
     if portable is not None:
@@ -195,7 +197,7 @@ def _add_drive(spec: ModelSpec, pop: str, group: NeuronGroup, dt, objects: list,
                                            drive.values["rate"])
         group.namespace[f"{var}_poisson_weight"] = drive.values["weight"]
         group.run_regularly(f"{var} += {var}_poisson_weight*{counts}(t, i)", when="synapses",
-                            name=f"{pop}_poisson_drive")
+                            name=f"{pop}_run_regularly_poisson_drive")
         return
     objects.append(PoissonInput(group, var, drive.values["n_sources"], drive.values["rate"],
                                 weight=drive.values["weight"], name=f"{pop}_poisson_drive"))

@@ -8,6 +8,7 @@ import platform
 import subprocess
 import sys
 from datetime import datetime, timezone
+from functools import lru_cache
 from importlib import metadata
 
 from .paths import repo_root
@@ -20,6 +21,12 @@ PACKAGES = ("pinglab-bio", "brian2", "numpy", "scipy", "elephant", "neo", "quant
 
 def package_versions() -> dict:
     """Versions of Python and the packages that shape a result (None when not installed)."""
+    return dict(_package_versions())
+
+
+@lru_cache(maxsize=1)
+def _package_versions() -> dict:
+    # looked up once per process: the packages imported do not change while it runs
     versions = {"python": sys.version.split()[0], "platform": platform.platform()}
     for name in PACKAGES:
         try:
@@ -29,8 +36,13 @@ def package_versions() -> dict:
     return versions
 
 
+@lru_cache(maxsize=1)
 def git_revision() -> str | None:
-    """The checkout's ``git describe --always --dirty`` revision, or None outside a checkout."""
+    """The checkout's ``git describe --always --dirty`` revision, or None outside a checkout.
+
+    Asked once per process (the code a process runs is the code it imported at the start), so
+    that a sweep does not start a git process for every point.
+    """
     root = repo_root()
     if root is None or not (root / ".git").exists():
         return None

@@ -30,7 +30,7 @@ import quantities as pq
 
 from .errors import PinglabError
 
-__all__ = ["atomic_run_dir", "write_json", "read_json", "write_spikes", "read_spikes", "DATA_FORMATS"]
+__all__ = ["atomic_run_dir", "write_json", "read_json", "write_spikes", "write_spike_arrays", "read_spikes", "DATA_FORMATS"]
 
 DATA_FORMATS = ("h5", "nix")
 
@@ -85,27 +85,38 @@ def write_spikes(folder: Path, block: neo.Block, fmt: str = "h5") -> str:
             io.write_block(block)
         return name
     seg = block.segments[0]
+    by_pop: dict[str, list] = {}
+    for st in seg.spiketrains:
+        by_pop.setdefault(st.annotations["population"], []).append(st)
+    spikes = {}
+    for pop, trains in by_pop.items():
+        times = [st.times.rescale(pq.s).magnitude for st in trains]
+        spikes[pop] = (len(trains), np.concatenate([np.full(len(st), st.annotations["neuron_index"])
+                                                    for st in trains]), np.concatenate(times))
+    rates = {sig.annotations["population"]: sig for sig in seg.analogsignals}
+    return write_spike_arrays(folder, spikes, rates, t_start=seg.t_start, t_stop=seg.t_stop,
+                              dt=float(block.annotations["dt_s"]) * pq.s)
+
+
+def write_spike_arrays(folder: Path, spikes: dict, rates: dict, *, t_start, t_stop, dt) -> str:
+    """Write ``spikes.h5`` from ``{population: (n_neurons, indices, times_s)}`` and population
+    rates; return its name. Spikes are stored sorted by time, then neuron index."""
     name = "spikes.h5"
     with h5py.File(Path(folder) / name, "w") as h5:
         h5.attrs["format"] = "pinglab-bio spikes v1"
-        h5.attrs["t_start_s"] = float(seg.t_start.rescale(pq.s))
-        h5.attrs["t_stop_s"] = float(seg.t_stop.rescale(pq.s))
-        h5.attrs["dt_s"] = float(block.annotations["dt_s"])
-        by_pop: dict[str, list] = {}
-        for st in seg.spiketrains:
-            by_pop.setdefault(st.annotations["population"], []).append(st)
-        for pop, trains in by_pop.items():
-            times = np.concatenate([st.times.rescale(pq.s).magnitude for st in trains])
-            idx = np.concatenate([np.full(len(st), st.annotations["neuron_index"], dtype=np.int32)
-                                  for st in trains])
-            order = np.argsort(times, kind="stable")
+        h5.attrs["t_start_s"] = float(t_start.rescale(pq.s))
+        h5.attrs["t_stop_s"] = float(t_stop.rescale(pq.s))
+        h5.attrs["dt_s"] = float(dt.rescale(pq.s))
+        for pop, (n, indices, times) in spikes.items():
+            idx = np.asarray(indices).astype(np.int32)
+            t = np.asarray(times.rescale(pq.s).magnitude if isinstance(times, pq.Quantity) else times, dtype=float)
+            order = np.lexsort((idx, t))
             grp = h5.create_group(f"spikes/{pop}")
-            grp.create_dataset("times", data=times[order])
+            grp.create_dataset("times", data=t[order])
             grp.create_dataset("indices", data=idx[order])
-            grp.attrs["n_neurons"] = len(trains)
-        for sig in seg.analogsignals:
-            ds = h5.create_dataset(f"rates/{sig.annotations['population']}",
-                                   data=np.asarray(sig.rescale(pq.Hz)).reshape(-1))
+            grp.attrs["n_neurons"] = int(n)
+        for pop, sig in rates.items():
+            ds = h5.create_dataset(f"rates/{pop}", data=np.asarray(sig.rescale(pq.Hz)).reshape(-1))
             ds.attrs["t_start_s"] = float(sig.t_start.rescale(pq.s))
             ds.attrs["sampling_period_s"] = float(sig.sampling_period.rescale(pq.s))
     return name

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import brian2
@@ -14,7 +13,7 @@ import quantities as pq
 
 from .devices import use_device
 from .errors import PinglabError, SettingsError
-from .measures import summarize
+from .measures import summarize_arrays
 from .network import build_network
 from .provenance import git_revision, package_versions, short_hash, utc_stamp
 from .runfolder import (
@@ -24,6 +23,7 @@ from .runfolder import (
     read_json,
     read_spikes,
     write_json,
+    write_spike_arrays,
     write_spikes,
 )
 from .spec import ModelSpec, check_run_settings, load_model
@@ -33,26 +33,52 @@ __all__ = ["RunResult", "simulate", "write_run", "save_run", "load_run", "defaul
            "check_simulation", "structure_key", "read_monitors", "measure_run"]
 
 
-@dataclass
 class RunResult:
     """Spikes, population rates, metrics and provenance of one simulation.
 
     ``block`` is a neo Block with one Segment: a SpikeTrain per neuron annotated with
     ``population`` and ``neuron_index``, and one population-rate AnalogSignal per population.
     ``info`` is the content of ``run.json``; ``metrics`` that of ``metrics.json``.
+
+    A fresh simulation keeps its spikes as flat arrays and builds the Block on first use, so a
+    sweep that only measures and saves its points never makes a neo object per neuron.
     """
 
-    block: neo.Block
-    metrics: dict
-    info: dict
-    states: dict = field(default_factory=dict)
-    path: Path | None = None
+    def __init__(self, block: neo.Block | None = None, metrics: dict | None = None, info: dict | None = None,
+                 states: dict | None = None, path: Path | None = None, *, spikes: dict | None = None,
+                 rates: dict | None = None, window=None):
+        if block is None and spikes is None:
+            raise PinglabError("RunResult needs a neo Block or spike arrays. Fix: pass block= or spikes=")
+        self._block = block
+        self._spikes = spikes  # {population: (n_neurons, indices, times_s)}
+        self._rates = rates or {}
+        self._window = window  # (t_start, t_stop, dt) of the Block, quantities
+        self.metrics = metrics if metrics is not None else {}
+        self.info = info if info is not None else {}
+        self.states = states if states is not None else {}
+        self.path = path
+
+    def __repr__(self):
+        return f"RunResult(populations={list(self.info.get('populations', {}))}, metrics={self.metrics!r})"
+
+    @property
+    def block(self) -> neo.Block:
+        if self._block is None:
+            t_start, t_stop, dt = self._window
+            self._block = make_block(self._spikes, self._rates, t_start=t_start, t_stop=t_stop, dt=dt)
+        return self._block
+
+    @block.setter
+    def block(self, value: neo.Block):
+        self._block, self._spikes = value, None
 
     def spiketrains(self, population: str | None = None) -> list:
         trains = self.block.segments[0].spiketrains
         return [st for st in trains if population is None or st.annotations["population"] == population]
 
     def population_rate(self, population: str) -> neo.AnalogSignal:
+        if self._spikes is not None and population in self._rates:
+            return self._rates[population]
         for sig in self.block.segments[0].analogsignals:
             if sig.annotations.get("population") == population:
                 return sig
@@ -63,12 +89,25 @@ class RunResult:
         return list(self.info["populations"])
 
     def spike_arrays(self, population: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(indices, times_s)`` of every spike of a population, sorted by time."""
-        trains = self.spiketrains(population)
-        idx = np.concatenate([np.full(len(st), st.annotations["neuron_index"]) for st in trains])
-        t = np.concatenate([st.times.rescale(pq.s).magnitude for st in trains])
+        """``(indices, times_s)`` of every spike of a population, sorted by time, then index."""
+        if self._spikes is not None:
+            if population not in self._spikes:
+                raise PinglabError(f"run has no population '{population}'. Fix: use one of {self.populations}")
+            _, idx, t = self._spikes[population]
+            idx, t = np.asarray(idx, dtype=np.int64), np.asarray(t, dtype=float)
+        else:
+            trains = self.spiketrains(population)
+            idx = np.concatenate([np.full(len(st), st.annotations["neuron_index"]) for st in trains])
+            t = np.concatenate([st.times.rescale(pq.s).magnitude for st in trains])
         order = np.lexsort((idx, t))
         return idx[order].astype(np.int64), t[order]
+
+    def write_data(self, folder: Path, data_format: str) -> str:
+        """Write the spike data file into ``folder``; return its name."""
+        if self._spikes is not None and data_format == "h5":
+            t_start, t_stop, dt = self._window
+            return write_spike_arrays(folder, self._spikes, self._rates, t_start=t_start, t_stop=t_stop, dt=dt)
+        return write_spikes(folder, self.block, data_format)
 
 
 def _progress_reporter(stream):
@@ -188,15 +227,11 @@ def measure_run(spec: ModelSpec, raw: tuple[dict, dict], *, dt_q, dur_q, transie
     spikes, states = raw
     t0 = time.perf_counter()
     t_stop = float(dur_q) * pq.s
-    trains = make_block(spikes, {}, t_start=0 * pq.s, t_stop=t_stop, dt=float(dt_q) * pq.s)
-    by_pop = {pop: [st for st in trains.segments[0].spiketrains if st.annotations["population"] == pop]
-              for pop in spikes}
-    metrics, rates = summarize(by_pop, dt=float(dt_q) * pq.s, t_start=float(transient_q) * pq.s,
-                               t_stop=t_stop)
+    metrics, rates = summarize_arrays(spikes, dt=float(dt_q) * pq.s, t_start=float(transient_q) * pq.s,
+                                      t_stop=t_stop)
     for pop, sig in rates.items():
         sig.name = f"rate_{pop}"
         sig.annotations["population"] = pop
-        trains.segments[0].analogsignals.append(sig)
     timings = {**timings, "analysis_s": time.perf_counter() - t0}
     info = {
         "model": {
@@ -222,7 +257,8 @@ def measure_run(spec: ModelSpec, raw: tuple[dict, dict], *, dt_q, dur_q, transie
         "wall_time_s": timings,
         **(extra_info or {}),
     }
-    return RunResult(block=trains, metrics=metrics, info=info, states=states)
+    return RunResult(metrics=metrics, info=info, states=states, spikes=spikes, rates=rates,
+                     window=(0 * pq.s, t_stop, float(dt_q) * pq.s))
 
 
 def _parameters_json(spec: ModelSpec) -> dict:
@@ -258,7 +294,7 @@ def write_run(result: RunResult, folder: Path, *, protocol: str = "ping_gamma", 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     info = {"protocol": protocol, **result.info, **(extra_info or {})}
-    info["data_file"] = write_spikes(folder, result.block, data_format)
+    info["data_file"] = result.write_data(folder, data_format)
     info["figures"] = run_figures(result, folder / "figures") if figures else []
     write_json(folder / "run.json", info)
     write_json(folder / "metrics.json", result.metrics)

@@ -77,6 +77,39 @@ def test_genn_missing_parts_errors(monkeypatch):
         check_device("genn")
 
 
+def test_genn_backend_follows_the_gpu_behavior(monkeypatch):
+    """With every part there, genn uses GeNN's CUDA backend on a GPU and its CPU backend without."""
+    _pretend(monkeypatch, installed=("brian2genn",))
+    monkeypatch.setattr(devices.brian2, "__version__", "2.5.4")
+    monkeypatch.setenv("GENN_PATH", "/opt/genn")
+    monkeypatch.setattr(devices, "_gpus", lambda: ([], "nvidia-smi is not on PATH (no NVIDIA driver)"))
+    status = device_status("genn")
+    assert status.usable and "GeNN at /opt/genn; GeNN's single-threaded CPU backend (no GPU" in status.reason
+    assert "devices.genn.cuda_backend.cuda_path" not in devices.device_prefs("genn")
+    monkeypatch.setattr(devices, "_gpus", lambda: (["NVIDIA H100, 9.0"], ""))
+    monkeypatch.setattr(devices, "_nvcc", lambda: "/opt/cuda/bin/nvcc")
+    assert device_status("genn").reason.endswith("CUDA backend on NVIDIA H100, 9.0")
+    assert devices.device_prefs("genn")["devices.genn.cuda_backend.cuda_path"] == "/opt/cuda"
+
+
+def test_drive_operations_are_named_for_brian2genn_behavior():
+    """brian2genn runs a run_regularly operation only if "_run_regularly_" is in its name, and
+    silently leaves out the others: the drive would then stay at zero on genn."""
+    from brian2.groups.group import CodeRunner
+
+    from pinglab_bio.network import build_network
+    from pinglab_bio.spec import load_model
+
+    for model in ("ping_coba", "ping_cuba"):
+        for portable in (False, True):
+            built = build_network(load_model(model), dt=0.1 * brian2.ms, seed=0, portable=portable,
+                                  duration=10 * brian2.ms)
+            # run_regularly makes a plain CodeRunner (thresholders and resetters are subclasses)
+            names = [c.name for o in built.network.objects for c in getattr(o, "contained_objects", [])
+                     if type(c) is CodeRunner]
+            assert names and all("_run_regularly_" in n for n in names), names
+
+
 def test_cpp_without_compiler_errors(monkeypatch):
     _pretend(monkeypatch, which={"g++": None, "c++": None})
     with pytest.raises(DeviceError, match=r"device 'cpp_standalone' is not usable here: needs a C\+\+ "
@@ -123,3 +156,23 @@ def test_use_device_restores_runtime_behavior():
     with use_device("runtime", portable=True):
         assert "-ffp-contract=off" in brian2.prefs.codegen.cpp.extra_compile_args_gcc
     assert list(brian2.prefs.codegen.cpp.extra_compile_args_gcc) == before
+
+
+def test_cython_runs_keep_object_names_behavior():
+    """A second run in one process must give its objects the first run's names: the names are
+    part of the generated code, and new names would compile every cython extension again. (The
+    numpy target names objects the same way and needs no compiler.)"""
+    from pinglab_bio.network import build_network
+    from pinglab_bio.spec import load_model
+
+    spec = load_model("ping_coba")
+    names = []
+    for _ in range(2):
+        with use_device("runtime", target="numpy"):
+            built = build_network(spec, dt=0.1 * brian2.ms, seed=0)
+            built.network.run(1 * brian2.ms, namespace={})
+            # the clocks too: their names appear in the generated code (e.g. `_array_exc_clock_dt`)
+            names.append(sorted({obj.name for obj in built.network.objects}
+                                | {obj.clock.name for obj in built.network.objects}))
+        del built  # the network of the finished run is garbage (reference cycles included)
+    assert names[0] == names[1]

@@ -51,12 +51,12 @@ def test_run_folder_contents_behavior(default_run, tmp_path):
 
 
 def test_failed_write_leaves_no_folder_behavior(default_run, tmp_path, monkeypatch):
-    import pinglab_bio.runner as sim
+    import pinglab_bio.runfolder as runfolder
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(sim, "write_spikes", broken)
+    monkeypatch.setattr(runfolder.h5py, "File", broken)  # the data file cannot be written
     with pytest.raises(RuntimeError, match="disk full"):
         save_run(default_run, tmp_path / "run")
     assert list(tmp_path.iterdir()) == []

@@ -33,8 +33,8 @@ def test_train_classifier_behavior_dale_and_brian2(tmp_path):
     m = result["metrics"]
     net = result["net"]
     w_in, w_out = net.weights["input_to_hidden"], net.weights["hidden_to_out"]
-    assert float(w_in.min()) >= 0  # inputs are excitatory
-    assert float(w_out[:16].min()) >= 0 and float(w_out[16:].max()) <= 0  # 16 E rows ≥ 0, 4 I rows ≤ 0
+    assert float(w_in.detach().min()) >= 0  # inputs are excitatory
+    assert float(w_out[:16].detach().min()) >= 0 and float(w_out[16:].detach().max()) <= 0  # 16 E rows ≥ 0, 4 I rows ≤ 0
     losses = [h["loss"] for h in result["history"]]
     assert losses[1] < losses[0]  # the gradient step lowers the readout loss
     # float32 torch against float64 Brian2: a flip needs a membrane within 1e-6 of threshold
