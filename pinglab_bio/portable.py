@@ -24,9 +24,29 @@ import hashlib
 
 import numpy as np
 
-__all__ = ["PortableRandom", "noise_bytes", "BYTES_PER_NEURON_STEP", "format_bytes"]
+__all__ = ["PortableRandom", "noise_bytes", "BYTES_PER_NEURON_STEP", "format_bytes", "first_difference"]
 
 BYTES_PER_NEURON_STEP = 8
+
+
+def first_difference(a, b) -> float:
+    """Time (s) of the first spike at which two runs differ; ``inf`` when they are identical.
+
+    ``a`` and ``b`` are ``(indices, times_s)`` sorted by time, then index, as
+    :meth:`pinglab_bio.RunResult.spike_arrays` returns them. Two devices that draw the same
+    random numbers (``--portable-random``) and do the same arithmetic never differ; a last-bit
+    difference in, say, a GPU's ``exp`` moves one spike by a step, and the time of that first
+    difference tells such drift from a wrong model, which differs from the first volley on.
+    """
+    (ia, ta), (ib, tb) = a, b
+    n = min(len(ta), len(tb))
+    ia, ib, ta, tb = (np.asarray(x) for x in (ia, ib, ta, tb))
+    diff = np.flatnonzero((ia[:n] != ib[:n]) | (ta[:n] != tb[:n]))
+    if diff.size:
+        return float(min(ta[diff[0]], tb[diff[0]]))
+    if len(ta) == len(tb):
+        return float("inf")
+    return float(ta[n] if len(ta) > n else tb[n])
 
 
 def noise_bytes(n_neurons: int, dt, duration) -> int:

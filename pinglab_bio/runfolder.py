@@ -30,7 +30,8 @@ import quantities as pq
 
 from .errors import PinglabError
 
-__all__ = ["atomic_run_dir", "write_json", "read_json", "write_spikes", "write_spike_arrays", "read_spikes", "DATA_FORMATS"]
+__all__ = ["atomic_run_dir", "write_json", "read_json", "write_spikes", "write_spike_arrays", "read_spikes",
+           "DATA_FORMATS"]
 
 DATA_FORMATS = ("h5", "nix")
 
@@ -109,7 +110,8 @@ def write_spike_arrays(folder: Path, spikes: dict, rates: dict, *, t_start, t_st
         h5.attrs["dt_s"] = float(dt.rescale(pq.s))
         for pop, (n, indices, times) in spikes.items():
             idx = np.asarray(indices).astype(np.int32)
-            t = np.asarray(times.rescale(pq.s).magnitude if isinstance(times, pq.Quantity) else times, dtype=float)
+            t = times.rescale(pq.s).magnitude if isinstance(times, pq.Quantity) else times
+            t = np.asarray(t, dtype=float)
             order = np.lexsort((idx, t))
             grp = h5.create_group(f"spikes/{pop}")
             grp.create_dataset("times", data=t[order])

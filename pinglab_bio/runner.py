@@ -44,9 +44,9 @@ class RunResult:
     sweep that only measures and saves its points never makes a neo object per neuron.
     """
 
-    def __init__(self, block: neo.Block | None = None, metrics: dict | None = None, info: dict | None = None,
-                 states: dict | None = None, path: Path | None = None, *, spikes: dict | None = None,
-                 rates: dict | None = None, window=None):
+    def __init__(self, block: neo.Block | None = None, metrics: dict | None = None,
+                 info: dict | None = None, states: dict | None = None, path: Path | None = None, *,
+                 spikes: dict | None = None, rates: dict | None = None, window=None):
         if block is None and spikes is None:
             raise PinglabError("RunResult needs a neo Block or spike arrays. Fix: pass block= or spikes=")
         self._block = block
@@ -92,7 +92,8 @@ class RunResult:
         """``(indices, times_s)`` of every spike of a population, sorted by time, then index."""
         if self._spikes is not None:
             if population not in self._spikes:
-                raise PinglabError(f"run has no population '{population}'. Fix: use one of {self.populations}")
+                raise PinglabError(f"run has no population '{population}'. "
+                                   f"Fix: use one of {self.populations}")
             _, idx, t = self._spikes[population]
             idx, t = np.asarray(idx, dtype=np.int64), np.asarray(t, dtype=float)
         else:
@@ -106,7 +107,8 @@ class RunResult:
         """Write the spike data file into ``folder``; return its name."""
         if self._spikes is not None and data_format == "h5":
             t_start, t_stop, dt = self._window
-            return write_spike_arrays(folder, self._spikes, self._rates, t_start=t_start, t_stop=t_stop, dt=dt)
+            return write_spike_arrays(folder, self._spikes, self._rates, t_start=t_start, t_stop=t_stop,
+                                      dt=dt)
         return write_spikes(folder, self.block, data_format)
 
 

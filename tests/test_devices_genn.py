@@ -9,23 +9,14 @@ the 0.5 s spectrum), and the first difference must not come before 20 ms (a wron
 random numbers differ from the first volley on).
 """
 
-import numpy as np
 import pytest
 
 from pinglab_bio.devices import device_status, genn_backend
+from pinglab_bio.portable import first_difference
 from pinglab_bio.runner import simulate
 
 _GENN = device_status("genn")
 pytestmark = [pytest.mark.genn, pytest.mark.skipif(not _GENN.usable, reason=f"genn: {_GENN.reason}")]
-
-
-def _first_difference(a, b) -> float:
-    (ia, ta), (ib, tb) = a, b
-    n = min(len(ta), len(tb))
-    diff = np.flatnonzero((ia[:n] != ib[:n]) | (ta[:n] != tb[:n]))
-    if len(diff):
-        return float(min(ta[diff[0]], tb[diff[0]]))
-    return float("inf") if len(ta) == len(tb) else float(ta[n] if len(ta) > n else tb[n])
 
 
 def test_genn_matches_runtime_behavior():
@@ -36,7 +27,7 @@ def test_genn_matches_runtime_behavior():
     assert genn.metrics["rate_exc_hz"] > 1.0  # the drive reached the cells (not left out)
     gpu, _ = genn_backend()
     for pop in ("exc", "inh"):
-        first = _first_difference(cpu.spike_arrays(pop), genn.spike_arrays(pop))
+        first = first_difference(cpu.spike_arrays(pop), genn.spike_arrays(pop))
         if gpu is None:
             assert first == float("inf"), f"{pop}: spikes differ from {first} s"
         else:

@@ -8,25 +8,15 @@ about 2 Hz); spikes must be identical until the first difference, which must not
 the first 20 ms (a wrong model or wrong random numbers differ from the first volley on).
 """
 
-import numpy as np
 import pytest
 
 from pinglab_bio.devices import device_status
+from pinglab_bio.portable import first_difference
 from pinglab_bio.runner import simulate
 
 _CUDA = device_status("cuda_standalone")
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not _CUDA.usable, reason=f"cuda_standalone: {_CUDA.reason}")]
-
-
-def _first_difference(a, b) -> float:
-    """Time (s) of the first spike where two (indices, times) arrays differ; inf if identical."""
-    (ia, ta), (ib, tb) = a, b
-    n = min(len(ta), len(tb))
-    diff = np.flatnonzero((ia[:n] != ib[:n]) | (ta[:n] != tb[:n]))
-    if len(diff):
-        return float(min(ta[diff[0]], tb[diff[0]]))
-    return float("inf") if len(ta) == len(tb) else float(ta[n] if len(ta) > n else tb[n])
 
 
 def test_cuda_matches_runtime_behavior():
@@ -38,7 +28,7 @@ def test_cuda_matches_runtime_behavior():
     for pop in ("exc", "inh"):
         key = f"rate_{pop}_hz"
         assert gpu.metrics[key] == pytest.approx(cpu.metrics[key], rel=0.05)
-        first = _first_difference(cpu.spike_arrays(pop), gpu.spike_arrays(pop))
+        first = first_difference(cpu.spike_arrays(pop), gpu.spike_arrays(pop))
         report.append(f"{pop}: {len(cpu.spike_arrays(pop)[1])} vs {len(gpu.spike_arrays(pop)[1])} spikes, "
                       f"first difference at {first} s")
         assert first >= 0.02

@@ -15,8 +15,14 @@ import quantities as pq
 from elephant.spike_train_synchrony import spike_contrast
 
 from pinglab_bio import errors
-from pinglab_bio.measures import (cv_isi, population_rate, spike_contrast_flat, summarize,
-                                  summarize_arrays, synchrony_index)
+from pinglab_bio.measures import (
+    cv_isi,
+    population_rate,
+    spike_contrast_flat,
+    summarize,
+    summarize_arrays,
+    synchrony_index,
+)
 from pinglab_bio.runfolder import write_spikes
 
 

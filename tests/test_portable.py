@@ -10,7 +10,13 @@ import pytest
 from pinglab_bio.cli import main
 from pinglab_bio.errors import SettingsError
 from pinglab_bio.network import build_network
-from pinglab_bio.portable import BYTES_PER_NEURON_STEP, PortableRandom, format_bytes, noise_bytes
+from pinglab_bio.portable import (
+    BYTES_PER_NEURON_STEP,
+    PortableRandom,
+    first_difference,
+    format_bytes,
+    noise_bytes,
+)
 from pinglab_bio.runner import load_run, simulate
 from pinglab_bio.spec import load_model
 
@@ -36,6 +42,18 @@ def test_portable_memory_behavior():
     assert BYTES_PER_NEURON_STEP == 8
     assert built.portable_bytes["exc_ou_xi"] == noise_bytes(n_exc, dt, duration) == 8 * 500 * n_exc
     assert built.portable_bytes["exc_init_v"] == 8 * n_exc
+
+
+def test_first_difference_behavior():
+    idx, t = np.array([0, 3, 1, 2]), np.array([0.010, 0.010, 0.025, 0.031])
+    assert first_difference((idx, t), (idx.copy(), t.copy())) == float("inf")
+    moved = t.copy()
+    moved[2] += 1e-4  # one spike a step later
+    assert first_difference((idx, t), (idx, moved)) == 0.025
+    other = idx.copy()
+    other[1] = 4  # another neuron fires in the first volley
+    assert first_difference((idx, t), (other, t)) == 0.010
+    assert first_difference((idx, t), (idx[:3], t[:3])) == 0.031  # one run has an extra spike
 
 
 def test_portable_needs_duration_errors():

@@ -68,7 +68,7 @@ def test_weight_noise_keeps_dale():
     net = build_classifier(_config(), 64, 10)
     before = {k: v.detach().clone() for k, v in net.weights.items()}
     net.add_weight_noise_(0.6, torch.Generator().manual_seed(0))
-    moved = sum(float((net.weights[k] - before[k]).abs().sum()) for k in before)
+    moved = sum(float((net.weights[k] - before[k]).detach().abs().sum()) for k in before)
     assert moved > 0
     assert float(net.weights["input_to_hidden"].min()) >= 0 and float(net.weights["hidden_to_out"][16:].max()) <= 0
 
