@@ -80,7 +80,8 @@ def _figure(rows, key, ylabel, path):
     ax.set_xlabel("evaluation dt (ms), Brian2")
     ax.set_ylabel(ylabel)
     if key == "hidden_rate_hz":
-        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_yscale("symlog", linthresh=1.0)  # silent (0 Hz) and hundreds of Hz on one axis
+        ax.set_ylim(bottom=0.0)  # rates are never negative: no tick below zero
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

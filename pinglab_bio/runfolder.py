@@ -36,6 +36,19 @@ __all__ = ["atomic_run_dir", "write_json", "read_json", "write_spikes", "write_s
 DATA_FORMATS = ("h5", "nix")
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def usual_mode(path: Path, *, folder: bool):
+    """Give ``path`` the permissions a plain mkdir or open would have (0o777 or 0o666 less the
+    umask). Temporary files and folders are created private (0o600, 0o700); a run folder or
+    report renamed from one would otherwise stay unreadable to the rest of a shared group."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
+
+
 @contextmanager
 def atomic_run_dir(final: Path):
     """Yield a temporary folder beside ``final``; rename it to ``final`` only on success.
@@ -49,6 +62,7 @@ def atomic_run_dir(final: Path):
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
     try:
+        usual_mode(tmp, folder=True)
         yield tmp
         os.replace(tmp, final)
     except BaseException:

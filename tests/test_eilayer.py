@@ -135,6 +135,11 @@ def test_sigmoid_spike_heaviside_and_gradient_peak():
     s.sum().backward()
     assert float(u.grad[1]) == pytest.approx(1.0)  # alpha/4 at u = 0
     assert float(u.grad[0]) == pytest.approx(float(u.grad[2])) and float(u.grad[0]) < 1.0
+    # the sigmoid's own derivative alpha·σ(1 − σ) at any slope, e.g. alpha = 10 at u = 0.1
+    v = torch.tensor([0.1], requires_grad=True)
+    sigmoid_spike(v, alpha=10.0).sum().backward()
+    sig = torch.sigmoid(torch.tensor(1.0))
+    assert float(v.grad[0]) == pytest.approx(float(10.0 * sig * (1 - sig)), rel=1e-6)
 
 
 def test_deep_ei_stack_keeps_activity_where_plain_stack_goes_silent():

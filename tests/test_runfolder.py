@@ -71,3 +71,22 @@ def test_run_folder_errors(default_run, tmp_path):
     with pytest.raises(errors.SettingsError, match=r"unknown data format 'csv'"):
         save_run(default_run, tmp_path / "other", data_format="csv")
     assert not (tmp_path / "other").exists()
+
+
+def test_run_folders_and_reports_are_readable_by_the_group_behavior(default_run, tmp_path):
+    """Run folders are renamed from private temporary folders: they must end up with the
+    permissions of a plain mkdir (0o777 less the umask), so colleagues can read them."""
+    import os
+    import stat
+
+    from pinglab_bio.report import write_text_atomic
+
+    old = os.umask(0o022)
+    try:
+        folder = save_run(default_run, tmp_path / "run", figures=False)
+        report = write_text_atomic(tmp_path / "report.html", "<p>report</p>")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    assert stat.S_IMODE(report.stat().st_mode) == 0o644
+    assert stat.S_IMODE((folder / "metrics.json").stat().st_mode) == 0o644

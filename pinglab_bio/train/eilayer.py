@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import SettingsError
+from .surrogates import spike
 
 __all__ = [
     "EIParameters",
@@ -226,23 +227,13 @@ def ei_current(
     return current, {"excitatory": i_ee, "subtractive": subtractive, "shunt": shunt}
 
 
-class _SigmoidSpike(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, u, alpha):
-        ctx.save_for_backward(u)
-        ctx.alpha = alpha
-        return (u >= 0).to(u.dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (u,) = ctx.saved_tensors
-        s = torch.sigmoid(ctx.alpha * u)
-        return grad * ctx.alpha * s * (1 - s), None
-
-
 def sigmoid_spike(u: torch.Tensor, alpha: float = 4.0) -> torch.Tensor:
-    """Heaviside step of ``u`` (spike where ``u ≥ 0``) with the derivative of ``sigmoid(alpha u)``."""
-    return _SigmoidSpike.apply(u, float(alpha))
+    """Heaviside step of ``u`` (spike where ``u ≥ 0``) with the derivative of ``sigmoid(alpha u)``.
+
+    The registry's ``sigmoid`` surrogate has height 1 (``4σ(1 − σ)``); the sigmoid's own
+    derivative is ``alpha·σ(1 − σ)``, so its gradient is scaled by ``alpha / 4``.
+    """
+    return scale_grad(spike(u, "sigmoid", slope=float(alpha), inclusive=True), float(alpha) / 4.0)
 
 
 def lif_step(current: torch.Tensor, v: torch.Tensor, p: LIFParameters = LIFParameters()):
