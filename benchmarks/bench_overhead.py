@@ -4,7 +4,8 @@
 
 Both build the default PING model (800 E, 200 I, conductance LIF, tonic + OU drive, random
 connections with 1 ms delays; the numbers are read from the model file) and simulate 1 s at
-dt 0.1 ms on the same device; neither measures anything afterwards. The arms alternate, and the best of --repeats is kept for each. Goal: ratio ≤ 1.10.
+dt 0.1 ms on the same device; neither measures anything afterwards. The arms alternate, and the best
+of --repeats is kept for each. Goal: ratio ≤ 1.10.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def hand_written(spec, device: str, seed: int = 1) -> float:
         exc.v = "-65*mV + rand()*15*mV"
         exc.g_drive_tonic = "mu*(1 + het*(2*rand() - 1))"
         exc.g_drive_ou = "sigma*randn()"
-        exc.run_regularly("g_drive_ou = g_drive_ou*exp(-dt/tau_ou) + sigma*sqrt(1 - exp(-2*dt/tau_ou))*randn()\n"
+        exc.run_regularly("g_drive_ou = g_drive_ou*exp(-dt/tau_ou) "
+                          "+ sigma*sqrt(1 - exp(-2*dt/tau_ou))*randn()\n"
                           "g_drive = clip(g_drive_tonic + g_drive_ou, 0*mu, inf*mu)", when="start")
         inh.v = "-65*mV + rand()*15*mV"
         s_ei = b2.Synapses(exc, inh, "w : siemens", on_pre=ei.on_pre, delay=ei.delay, dt=dt)
@@ -78,7 +80,8 @@ def main():
         toolkit.append(run_raw(spec, args.device, "1 s")["job_s"])
         hand.append(hand_written(spec, args.device))
     print(f"# {machine()}; default PING model, 1 s at dt 0.1 ms, device {args.device}")
-    print(f"toolkit (build + run):      best {min(toolkit):6.2f} s   all {', '.join(f'{x:.2f}' for x in toolkit)}")
+    print(f"toolkit (build + run):      best {min(toolkit):6.2f} s   "
+          f"all {', '.join(f'{x:.2f}' for x in toolkit)}")
     print(f"hand-written Brian2:        best {min(hand):6.2f} s   all {', '.join(f'{x:.2f}' for x in hand)}")
     print(f"overhead ratio:             {min(toolkit) / min(hand):6.3f}   (goal ≤ 1.10)")
 

@@ -36,11 +36,13 @@ def main():
         spec = fixed_in_degree_model(n)
         loops = {}
         for device in devices:
-            r = run_raw(spec, device, args.duration, threads=args.threads if device == "cpp_standalone" else None)
+            r = run_raw(spec, device, args.duration,
+                        threads=args.threads if device == "cpp_standalone" else None)
             events = events_from_counts(spec, r["counts"])
             loops[device] = r["loop_s"]
             rates = {pop: r["counts"][pop] / (spec.populations[pop].n * seconds) for pop in r["counts"]}
-            row = {"n": n, "device": device, "job_s": round(r["job_s"], 2), "compile_s": round(r["compile_s"], 2),
+            row = {"n": n, "device": device, "job_s": round(r["job_s"], 2),
+                   "compile_s": round(r["compile_s"], 2),
                    "loop_s": round(r["loop_s"], 3), "events": events,
                    "events_per_s": f"{events / r['loop_s']:.3g}",
                    "rate_exc_hz": round(rates["exc"], 2), "rate_inh_hz": round(rates["inh"], 2)}

@@ -42,7 +42,8 @@ def main():
                               log=lambda *a: None)
         once_sim = 0.0
         for p in points:
-            wall = json.loads((Path(tmp) / "once" / "points" / p.label / "run.json").read_text())["wall_time_s"]
+            wall = json.loads(
+                (Path(tmp) / "once" / "points" / p.label / "run.json").read_text())["wall_time_s"]
             once_sim += wall["build_s"] + wall["compile_s"] + wall["run_s"]
         with timer() as rebuild:
             freqs, rebuild_sim = [], 0.0

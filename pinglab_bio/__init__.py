@@ -20,8 +20,16 @@ if hasattr(_pyparsing, "PyparsingDeprecationWarning"):
     _warnings.filterwarnings("ignore", category=_pyparsing.PyparsingDeprecationWarning)
 
 from .errors import DeviceError, ModelError, PinglabError, SettingsError  # noqa: E402
-from .measures import (cv_isi, firing_rates, gamma_peak, mean_rate, population_rate,  # noqa: E402
-                       summarize, synchrony_index, welch_psd)
+from .measures import (  # noqa: E402
+    cv_isi,
+    firing_rates,
+    gamma_peak,
+    mean_rate,
+    population_rate,
+    summarize,
+    synchrony_index,
+    welch_psd,
+)
 from .network import build_network  # noqa: E402
 from .runner import RunResult, describe, load_run, save_run, simulate, write_run  # noqa: E402
 from .spec import ModelSpec, load_model  # noqa: E402

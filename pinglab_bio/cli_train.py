@@ -84,8 +84,8 @@ def handle(ns) -> int:
         dataset=ns.dataset, data_dir=ns.data_dir, model=ns.model or task["model"], hidden=task["hidden"],
         ei_ratio=ns.ei_ratio, n_hidden=ns.n_hidden, dt_ms=ns.dt, duration_ms=ns.duration,
         encoder=ns.encoder, max_rate_hz=ns.max_rate, epochs=ns.epochs, batch_size=ns.batch_size, lr=ns.lr,
-        optimizer=ns.optimizer, schedule=ns.schedule, weight_noise=ns.weight_noise, surrogate=ns.surrogate, slope=ns.slope,
-        damping=ns.damping, seed=ns.seed, dtype=ns.dtype, device=ns.device, limit=ns.limit,
+        optimizer=ns.optimizer, schedule=ns.schedule, weight_noise=ns.weight_noise, surrogate=ns.surrogate,
+        slope=ns.slope, damping=ns.damping, seed=ns.seed, dtype=ns.dtype, device=ns.device, limit=ns.limit,
     ).check()
     from .data.datasets import DATASETS
 
@@ -134,9 +134,9 @@ def _handle_reservoir(ns) -> int:
     log = (lambda *a: None) if ns.quiet else (lambda *a: print(*a, file=sys.stderr))
     with atomic_run_dir(folder) as tmp:
         metrics = train_reservoir(config, data, log=log)
-        write_json(tmp / "run.json", {"protocol": "train_reservoir", "task": "reservoir", "settings": asdict(config),
-                                      "seed": config.seed, "versions": package_versions(),
-                                      "git_revision": git_revision()})
+        write_json(tmp / "run.json", {"protocol": "train_reservoir", "task": "reservoir",
+                                      "settings": asdict(config), "seed": config.seed,
+                                      "versions": package_versions(), "git_revision": git_revision()})
         write_json(tmp / "metrics.json", metrics)
     print(f"test accuracy {metrics['test_accuracy']:.4f} (torch readout on exported spikes), "
           f"{metrics['test_accuracy_brian2']:.4f} (readout put back into Brian2)")

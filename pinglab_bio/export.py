@@ -323,7 +323,8 @@ def _simulate_chunk(brian2, model, weights, inputs, dt_s, init, record, offset, 
                               else b * src_n + pre)
                     jj.append(b * tgt_n + post)
                     ww.append(w[pre, post])
-            syn = Synapses(groups[path.source], groups[path.target], model=f"w : {_unit_repr(path.weight_unit)}",
+            syn = Synapses(groups[path.source], groups[path.target],
+                           model=f"w : {_unit_repr(path.weight_unit)}",
                            on_pre=path.on_pre, delay=path.delay, dt=dt, name=f"syn_{name}")
             if len(pre):
                 syn.connect(i=np.concatenate(ii), j=np.concatenate(jj))

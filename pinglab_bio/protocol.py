@@ -65,7 +65,8 @@ class Param:
             try:
                 number = int(value)
             except (TypeError, ValueError):
-                raise SettingsError(f"{flag} must be a whole number, got {value!r}. Fix: e.g. {flag} 3") from None
+                raise SettingsError(f"{flag} must be a whole number, got {value!r}. "
+                                    f"Fix: e.g. {flag} 3") from None
             if number < 0:
                 raise SettingsError(f"{flag} must be ≥ 0, got {number}. Fix: e.g. {flag} 3")
             return number
@@ -184,7 +185,8 @@ def run_protocol(module: ModuleType, params: dict, *, out=None, quiet: bool = Fa
                  runs_root: str | Path = "runs") -> tuple[Path, dict]:
     """Run a protocol into a fresh run folder; return ``(folder, returned dict)``."""
     name = module.PROTOCOL_NAME
-    folder = Path(out) if out else default_run_dir(name, {"protocol": name, **_json_params(params)}, runs_root)
+    folder = Path(out) if out else default_run_dir(name, {"protocol": name, **_json_params(params)},
+                                                   runs_root)
     log = (lambda *a, **k: None) if quiet else (lambda *a, **k: print(*a, file=sys.stderr, **k))
     started = time.perf_counter()
     with atomic_run_dir(folder) as tmp:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from brian2 import Equations
 from brian2.core.functions import DEFAULT_FUNCTIONS
-from brian2.units.fundamentalunits import DIMENSIONLESS, Quantity, fail_for_dimension_mismatch
+from brian2.units.fundamentalunits import Quantity, fail_for_dimension_mismatch
 from brian2.utils.stringtools import get_identifiers
 
 from .errors import ModelError, SettingsError
@@ -165,7 +165,7 @@ def load_model(name_or_path: str | Path, overrides: dict | None = None) -> Model
     try:
         raw = tomllib.loads(source)
     except tomllib.TOMLDecodeError as err:
-        raise ModelError(f"{where}: not valid TOML ({err}). Fix: correct the syntax at that line")
+        raise ModelError(f"{where}: not valid TOML ({err}). Fix: correct the syntax at that line") from None
     overrides = dict(overrides or {})
     raw = apply_overrides(raw, overrides, where)
     return parse_model(raw, source=source, path=where, overrides=overrides)
@@ -219,7 +219,8 @@ def _resolve_override_path(raw: dict, key: str) -> list[str]:
             return ["neurons", parts[0], "parameters", parts[1]]
         known = sorted(NEURON_KEYS) + own
         close = sorted(known, key=lambda k: _distance(k, parts[1]))[:1]
-        hint = f"did you mean '{parts[0]}.{close[0]}'? " if close and _distance(close[0], parts[1]) <= 3 else ""
+        hint = (f"did you mean '{parts[0]}.{close[0]}'? "
+                if close and _distance(close[0], parts[1]) <= 3 else "")
         raise SettingsError(f"override '{key}' names no key or parameter of population '{parts[0]}'. "
                             f"Fix: {hint}use one of {', '.join(f'{parts[0]}.{k}' for k in known)}")
     if parts[0] in PATHWAYS:
@@ -317,7 +318,8 @@ def _parameters(where: str, table: str, values: dict) -> dict:
         if not name.isidentifier():
             _err(where, key, f"'{name}' is not a valid identifier", "use letters, digits and _")
         is_tau = name.startswith("tau")
-        q = _quantity(where, key, value, dim=_SECOND if is_tau else None, unit_hint="9 ms" if is_tau else "20 ms")
+        q = _quantity(where, key, value, dim=_SECOND if is_tau else None,
+                      unit_hint="9 ms" if is_tau else "20 ms")
         if is_tau and not float(q) > 0:
             _err(where, key, f"time constant must be positive, got '{value}'", "use a value > 0, e.g. '9 ms'")
         out[name] = q
@@ -391,7 +393,8 @@ def _population(where: str, name: str, section: dict, n: int, shared: dict) -> P
     refractory = _quantity(where, f"{table}.refractory", section.get("refractory", "0 ms"),
                            dim=_SECOND, unit_hint="2 ms", nonnegative=True)
     known = set(eqs.names) | set(shared) | set(params)
-    _check_identifiers(where, f"{table}.equations", eqs, known, "the equations", f"[{table}.parameters] or [parameters]")
+    _check_identifiers(where, f"{table}.equations", eqs, known, "the equations",
+                       f"[{table}.parameters] or [parameters]")
     _check_identifiers(where, f"{table}.threshold", section["threshold"], known, "the threshold",
                        f"[{table}.parameters] or [parameters]")
     _check_identifiers(where, f"{table}.reset", section.get("reset", ""), known, "the reset",
@@ -407,7 +410,8 @@ def _population(where: str, name: str, section: dict, n: int, shared: dict) -> P
                  f"initialise one of {', '.join(sorted(eqs.names))}")
         dim = eqs[var].dim
         if isinstance(value, dict):
-            if set(value) == {"uniform"} and isinstance(value["uniform"], list) and len(value["uniform"]) == 2:
+            if (set(value) == {"uniform"} and isinstance(value["uniform"], list)
+                    and len(value["uniform"]) == 2):
                 low, high = (_quantity(where, key, v, dim=dim, unit_hint="-65 mV") for v in value["uniform"])
                 if float(high) < float(low):
                     _err(where, key, f"uniform bounds are reversed ({value['uniform']})", "write [low, high]")
@@ -435,7 +439,8 @@ def _pathway(where: str, name: str, section: dict, populations: dict) -> Pathway
             _err(where, table, f"connects population '{pop}', which the model does not have",
                  f"add n_{pop} to [populations] or remove [{table}]")
     if "on_pre" not in section or "weight" not in section:
-        _err(where, table, "needs on_pre and weight", "add e.g. on_pre = \"g_e_post += w\" and weight = \"1 nS\"")
+        _err(where, table, "needs on_pre and weight",
+             "add e.g. on_pre = \"g_e_post += w\" and weight = \"1 nS\"")
     if ("p" in section) == ("in_degree" in section):
         _err(where, table, "needs exactly one of p (connection probability) and in_degree",
              "give p = 0.2 or in_degree = 80")
@@ -445,7 +450,8 @@ def _pathway(where: str, name: str, section: dict, populations: dict) -> Pathway
     k = section.get("in_degree")
     if k is not None:
         if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-            _err(where, f"{table}.in_degree", f"must be a whole number ≥ 0, got {k!r}", "use e.g. in_degree = 80")
+            _err(where, f"{table}.in_degree", f"must be a whole number ≥ 0, got {k!r}",
+                 "use e.g. in_degree = 80")
         n_source = populations[source].n
         if k > n_source:
             _err(where, f"{table}.in_degree", f"{k} exceeds the {n_source} neurons of '{source}'",
@@ -458,7 +464,8 @@ def _pathway(where: str, name: str, section: dict, populations: dict) -> Pathway
     sources_vars = populations[source].variables
     for ident in get_identifiers(on_pre) - _BUILTIN_NAMES - {"w", "delay"}:
         base = ident.rsplit("_", 1)[0] if ident.endswith(("_post", "_pre")) else ident
-        pool = targets_vars if ident.endswith("_post") else sources_vars if ident.endswith("_pre") else targets_vars
+        pool = (targets_vars if ident.endswith("_post")
+                else sources_vars if ident.endswith("_pre") else targets_vars)
         if base not in pool:
             _err(where, f"{table}.on_pre", f"uses '{ident}', but '{base}' is not a variable of population "
                  f"'{target if not ident.endswith('_pre') else source}'",
@@ -498,7 +505,8 @@ def _drive(where: str, pop: str, section: dict, populations: dict) -> DriveSpec:
                                   unit_hint="3 ms", positive=True)
         het = section.get("heterogeneity", 0.0)
         if isinstance(het, bool) or not isinstance(het, (int, float)) or not 0 <= het < 1:
-            _err(where, f"{table}.heterogeneity", f"must lie in [0, 1), got {het!r}", "use e.g. 0.05 for ±5 %")
+            _err(where, f"{table}.heterogeneity", f"must lie in [0, 1), got {het!r}",
+                 "use e.g. 0.05 for ±5 %")
         values["heterogeneity"] = float(het)
     else:
         n = section["n_sources"]
@@ -511,7 +519,8 @@ def _drive(where: str, pop: str, section: dict, populations: dict) -> DriveSpec:
     return DriveSpec(population=pop, kind=kind, variable=variable, values=values)
 
 
-def parse_model(raw: dict, *, source: str = "", path: str | None = None, overrides: dict | None = None) -> ModelSpec:
+def parse_model(raw: dict, *, source: str = "", path: str | None = None,
+                overrides: dict | None = None) -> ModelSpec:
     """Validate a raw model dict (as read from TOML) and return a :class:`ModelSpec`."""
     where = path or "model"
     _check_keys(where, "top level", raw, TOP_KEYS)

@@ -8,8 +8,8 @@ because each E volley recruits inhibition. Writes one run folder per point, a ta
 """
 
 from pinglab_bio.protocol import Param, main, simulate_kwargs, simulation_parameters
-from pinglab_bio.units import format_quantity
 from pinglab_bio.sweeps import Point, run_points, summarize_sweep
+from pinglab_bio.units import format_quantity
 
 PARAMETERS = {
     **simulation_parameters(model="ping_coba", dt="0.1 ms", duration="1 s", seed=0),
@@ -57,7 +57,7 @@ def run(params, out, log=print):
     lines = [f"drive ({unit})   PING E / I rate (Hz)   no E→I E / I rate (Hz)"]
     ping = [r for r in summary["table"] if r["condition"] == "PING"]
     noei = [r for r in summary["table"] if r["condition"] != "PING"]
-    for a, b in zip(ping, noei):
+    for a, b in zip(ping, noei, strict=True):
         lines.append(f"{a['drive_value']:>10g}   {a['rate_exc_hz']:>8.2f} / {a['rate_inh_hz']:<8.2f}"
                      f"     {b['rate_exc_hz']:>8.2f} / {b['rate_inh_hz']:<8.2f}")
     return {"summary": "\n".join(lines), "metrics": summary}

@@ -130,7 +130,8 @@ def run(params, out, log=print):
                         how = "same" if dt == dt_train else ("upsample" if dt < dt_train else "downsample")
                     else:
                         spikes = base if dt == dt_train else encode_split(
-                            config, x_test, (params["seed"], 1_000_003, int(round(dt * 1e7))), dt_s=dt, steps=steps)
+                            config, x_test, (params["seed"], 1_000_003, int(round(dt * 1e7))), dt_s=dt,
+                            steps=steps)
                         how = "same" if dt == dt_train else "resample"
                     t1 = time.perf_counter()
                     result = evaluate_brian2(net, spikes, y_test, dt)
@@ -156,7 +157,8 @@ def summarize_rows(rows: list) -> list:
     out = []
     keys = sorted({(r["model"], r["dt_train_ms"], r["transport"]) for r in rows})
     for model, dt_train, transport in keys:
-        sel = [r for r in rows if (r["model"], r["dt_train_ms"], r["transport"]) == (model, dt_train, transport)]
+        sel = [r for r in rows
+               if (r["model"], r["dt_train_ms"], r["transport"]) == (model, dt_train, transport)]
         at = [r["accuracy"] for r in sel if abs(r["dt_ms"] - dt_train) < 1e-9]
         rates = [r["hidden_rate_hz"] for r in sel]
         low = min(rates)

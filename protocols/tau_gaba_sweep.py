@@ -56,7 +56,8 @@ def run(params, out, log=print):
 
     lines += [f"{r['tau_gaba_ms']:>12g}   {r['gamma_peak_hz']:>15.1f}   {rate(r['rate_exc_hz']):>11}   "
               f"{rate(r['rate_inh_hz']):>11}" for r in summary["table"]]
-    lines.append("frequency falls monotonically: " + ("yes" if metrics["frequency_falls_monotonically"] else "NO"))
+    lines.append("frequency falls monotonically: "
+                 + ("yes" if metrics["frequency_falls_monotonically"] else "NO"))
     if f"rate_{rhythm}_vs_gamma_fit" in metrics:
         fit = metrics[f"rate_{rhythm}_vs_gamma_fit"]
         lines.append(f"{rhythm.upper()[0]} rate ≈ {fit['intercept_hz']:.2f} + {fit['slope']:.3f}·f_gamma "

@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -73,14 +72,17 @@ BAD_INPUTS = [
     (["run", "ping_gamma", "--duration", "5mV"], r"--duration '5mV' has the wrong unit"),
     (["run", "ping_gamma", "--seed", "x"], r"--seed must be a whole number, got 'x'"),
     (["run", "ping_gamma", "--seed", "-2"], r"--seed must be ≥ 0, got -2"),
-    (["run", "ping_gamma", "--device", "gpu"], r"--device must be one of runtime, cpp_standalone, cuda_standalone, genn, got 'gpu'"),
+    (["run", "ping_gamma", "--device", "gpu"], r"--device must be one of runtime, cpp_standalone, "
+                                               r"cuda_standalone, genn, got 'gpu'"),
     (["run", "ping_gamma", "--set", "tau_gaba"], r"--set needs KEY=VALUE, got 'tau_gaba'"),
-    (["run", "ping_gamma", "--set", "tau_gaba=-3ms"], r"\[parameters\.tau_gaba\] time constant must be positive"),
-    (["run", "ping_gamma", "--set", "tau_gabba=3ms"], r"override 'tau_gabba' matches no parameter.*did you mean "
-                                                      r"'tau_gaba'"),
+    (["run", "ping_gamma", "--set", "tau_gaba=-3ms"], r"\[parameters\.tau_gaba\] time constant must be "
+                                                      r"positive"),
+    (["run", "ping_gamma", "--set", "tau_gabba=3ms"], r"override 'tau_gabba' matches no parameter.*"
+                                                      r"did you mean 'tau_gaba'"),
     (["run", "ping_gamma", "--set", "n_exc=0"], r"size must be at least 1, got 0"),
     (["run", "ping_gamma", "--bogus"], r"unrecognized arguments: --bogus"),
-    (["run", "tau_gaba_sweep", "--tau-gaba-values", "4ms,5mV"], r"--tau-gaba-values '5mV' has the wrong unit"),
+    (["run", "tau_gaba_sweep", "--tau-gaba-values", "4ms,5mV"],
+     r"--tau-gaba-values '5mV' has the wrong unit"),
     (["run", "tau_gaba_sweep", "--seeds", "0"], r"--seeds must be ≥ 1, got 0"),
     (["run", "tau_gaba_sweep", "--set", "tau_gaba=none"], r"the equations use 'tau_gaba', which is neither"),
     (["run", "drive_sweep", "--drive-values", "1nA"], r"\[drive\.exc\.mean\] '1\. nA' has the wrong unit"),

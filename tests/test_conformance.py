@@ -52,7 +52,8 @@ def test_conformance_hidden_ei_layer_float32_agreement():
     ref = simulate_brian2(model, weights, inputs, 1e-4, record={"out": ["v"]})
     net = derive_network(model)
     w = {k: torch.tensor(v, dtype=torch.float32) for k, v in weights.items()}
-    spikes, traces, _ = run_network(net, torch.tensor(inputs, dtype=torch.float32), w, 1e-4, record={"out": ["v"]})
+    spikes, traces, _ = run_network(net, torch.tensor(inputs, dtype=torch.float32), w, 1e-4,
+                                    record={"out": ["v"]})
     mismatch = int((spikes["hidden"].numpy().astype(np.uint8) != ref.spikes["hidden"]).sum())
     # float32 rounding may move a spike that sits within ~1e-7 of threshold; none do in this trial
     assert mismatch == 0

@@ -103,7 +103,8 @@ def test_load_fashion_mnist_behavior(tmp_path):
 def test_load_fashion_mnist_errors(tmp_path):
     _fashion_folder(tmp_path)
     # the small test files are not the official ones: the default checksums reject them
-    with pytest.raises(PinglabError, match=r"train-images-idx3-ubyte.gz has MD5 [0-9a-f]{32}, expected 8d4fb7e6"):
+    with pytest.raises(PinglabError,
+                       match=r"train-images-idx3-ubyte.gz has MD5 [0-9a-f]{32}, expected 8d4fb7e6"):
         load_fashion_mnist(tmp_path)
     (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(PinglabError, match=r"t10k-labels-idx1-ubyte.gz is missing"):

@@ -48,8 +48,9 @@ def test_dt_transfer_analysis_behavior(tmp_path):
 @pytest.mark.long
 def test_dt_transfer_tiny_run_and_analysis(tmp_path):
     module = load_protocol("dt_transfer")
-    params, _ = parse_protocol_args(module, ["--epochs", "1", "--n-test", "12", "--n-train", "64", "--dt-values", "0.5ms,2ms",
-                                             "--duration", "10ms"], "dt_transfer")
+    params, _ = parse_protocol_args(module, ["--epochs", "1", "--n-test", "12", "--n-train", "64",
+                                             "--dt-values", "0.5ms,2ms", "--duration", "10ms"],
+                                    "dt_transfer")
     folder, returned = run_protocol(module, params, out=tmp_path / "run", quiet=True)
     rows = json.loads((folder / "results.json").read_text())["rows"]
     # 2 models × 2 transports × {0.5, 1 (dt_train), 2} ms

@@ -55,7 +55,8 @@ def test_import_weights_round_trip(tmp_path):
 def test_import_weights_errors():
     _, built = _small()
     ex = export_network(built, dt=0.1 * brian2.ms, duration=0 * brian2.ms)
-    with pytest.raises(PinglabError, match=r"weights of 'exc_to_inh' have shape \(3, 3\), the network needs \(20, 5\)"):
+    with pytest.raises(PinglabError, match=r"weights of 'exc_to_inh' have shape \(3, 3\), "
+                                           r"the network needs \(20, 5\)"):
         import_weights(built, {"exc_to_inh": np.zeros((3, 3))})
     with pytest.raises(PinglabError, match=r"pathway 'exc_to_exc': the network has exc_to_inh, inh_to_exc"):
         import_weights(built, {"exc_to_exc": np.zeros((20, 20))})

@@ -6,8 +6,16 @@ import pytest
 import quantities as pq
 
 from pinglab_bio import errors
-from pinglab_bio.measures import (cv_isi, firing_rates, gamma_peak, mean_rate, population_rate,
-                                  rate_bin_size, synchrony_index, welch_psd)
+from pinglab_bio.measures import (
+    cv_isi,
+    firing_rates,
+    gamma_peak,
+    mean_rate,
+    population_rate,
+    rate_bin_size,
+    synchrony_index,
+    welch_psd,
+)
 
 
 def _poisson(rate_hz, t_stop, rng):

@@ -12,7 +12,8 @@ from pinglab_bio.paths import repo_root
 def test_wheel_carries_catalogue_behavior(tmp_path):
     pytest.importorskip("hatchling")
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                           "-w", str(tmp_path), str(repo_root())], capture_output=True, text=True, timeout=300)
+                           "-w", str(tmp_path), str(repo_root())], capture_output=True, text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     (wheel,) = tmp_path.glob("pinglab_bio-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())

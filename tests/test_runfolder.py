@@ -64,7 +64,8 @@ def test_failed_write_leaves_no_folder_behavior(default_run, tmp_path, monkeypat
 
 def test_run_folder_errors(default_run, tmp_path):
     (tmp_path / "exists").mkdir()
-    with pytest.raises(errors.PinglabError, match=r"run folder .*exists already exists\. Fix: pass another --out"):
+    with pytest.raises(errors.PinglabError,
+                       match=r"run folder .*exists already exists\. Fix: pass another --out"):
         save_run(default_run, tmp_path / "exists")
     with pytest.raises(errors.PinglabError, match=r"is not a run folder \(no run\.json\)"):
         load_run(tmp_path / "exists")

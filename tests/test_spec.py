@@ -104,8 +104,9 @@ def test_unit_mismatch_in_threshold_errors(model_file):
 
 def test_unit_mismatch_in_weight_errors(model_file):
     path = model_file(replace=[('weight = "3 nS"', 'weight = "3 mV"')])
-    with pytest.raises(errors.ModelError, match=r"\[synapses\.exc_to_inh\] Brian2 rejects on_pre 'g_e_post \+= w'"
-                                                r" with weight 3\. mV.*Fix: give weight the unit"):
+    with pytest.raises(errors.ModelError, match=r"\[synapses\.exc_to_inh\] Brian2 rejects on_pre "
+                                                r"'g_e_post \+= w' with weight 3\. mV.*"
+                                                r"Fix: give weight the unit"):
         load_model(path)
 
 
@@ -152,14 +153,14 @@ def test_pathway_to_missing_population_errors(model_file):
     assert "exc_to_exc" in load_model(path).pathways  # E→E between existing populations is allowed
     ing = model_file(name="ing", append='\n[synapses.inh_to_exc]\non_pre = "g_i_post += w"\n'
                                         'weight = "1 nS"\np = 0.1\n')
-    with pytest.raises(errors.ModelError, match=r"\[synapses\.inh_to_exc\] connects population 'exc', which the "
-                                                r"model does not have"):
+    with pytest.raises(errors.ModelError, match=r"\[synapses\.inh_to_exc\] connects population 'exc', "
+                                                r"which the model does not have"):
         load_model(ing)
 
 
 def test_bad_connection_probability_errors():
-    with pytest.raises(errors.ModelError, match=r"\[synapses\.exc_to_inh\.p\] connection probability must lie "
-                                                r"in \[0, 1\], got 1\.5"):
+    with pytest.raises(errors.ModelError, match=r"\[synapses\.exc_to_inh\.p\] connection probability "
+                                                r"must lie in \[0, 1\], got 1\.5"):
         load_model("ping_coba", {"exc_to_inh.p": "1.5"})
 
 
@@ -188,7 +189,8 @@ def test_invalid_toml_errors(tmp_path):
 
 @pytest.mark.parametrize("dt", ["0 ms", "-0.1 ms"])
 def test_dt_not_positive_errors(dt):
-    with pytest.raises(errors.SettingsError, match=r"dt must be positive, got .*Fix: pass e\.g\. --dt 0\.1ms"):
+    with pytest.raises(errors.SettingsError,
+                       match=r"dt must be positive, got .*Fix: pass e\.g\. --dt 0\.1ms"):
         check_run_settings(dt, "1 s")
 
 

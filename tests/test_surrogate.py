@@ -28,7 +28,8 @@ def test_surrogate_gradient_sign_and_peak(name):
     spike(x, name, slope=100.0).sum().backward()
     grad = x.grad
     assert torch.all(grad >= 0)  # a higher membrane never lowers the spike
-    assert int(grad.argmax()) == 50 and float(grad[50]) == pytest.approx(1.0, abs=1e-12)  # peak 1 at threshold
+    # peak 1 at threshold
+    assert int(grad.argmax()) == 50 and float(grad[50]) == pytest.approx(1.0, abs=1e-12)
     assert torch.allclose(grad, grad.flip(0))  # symmetric about the threshold
     assert float(grad[0]) < 0.2  # has decayed one bump width (5/slope) away
 
@@ -51,6 +52,7 @@ def test_surrogate_slope_sets_width():
 
 
 def test_get_surrogate_errors():
-    with pytest.raises(SettingsError, match=r"unknown surrogate 'superspike'.*arctan, fast_sigmoid, sigmoid, triangle"):
+    with pytest.raises(SettingsError,
+                       match=r"unknown surrogate 'superspike'.*arctan, fast_sigmoid, sigmoid, triangle"):
         get_surrogate("superspike")
     assert get_surrogate("arctan") is SURROGATES["arctan"]

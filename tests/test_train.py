@@ -34,18 +34,21 @@ def test_train_classifier_behavior_dale_and_brian2(tmp_path):
     net = result["net"]
     w_in, w_out = net.weights["input_to_hidden"], net.weights["hidden_to_out"]
     assert float(w_in.detach().min()) >= 0  # inputs are excitatory
-    assert float(w_out[:16].detach().min()) >= 0 and float(w_out[16:].detach().max()) <= 0  # 16 E rows ≥ 0, 4 I rows ≤ 0
+    # 16 E rows ≥ 0, 4 I rows ≤ 0
+    assert float(w_out[:16].detach().min()) >= 0 and float(w_out[16:].detach().max()) <= 0
     losses = [h["loss"] for h in result["history"]]
     assert losses[1] < losses[0]  # the gradient step lowers the readout loss
     # float32 torch against float64 Brian2: a flip needs a membrane within 1e-6 of threshold
     assert abs(m["test_accuracy"] - m["test_accuracy_brian2"]) <= 0.025 and m["prediction_agreement"] >= 0.975
-    assert (tmp_path / "a" / "weights.safetensors").is_file() and (tmp_path / "a" / "figures" / "curves.png").is_file()
+    assert ((tmp_path / "a" / "weights.safetensors").is_file()
+            and (tmp_path / "a" / "figures" / "curves.png").is_file())
     assert len(json.loads((tmp_path / "a" / "curves.json").read_text())) == 2
 
 
 def test_train_classifier_same_seed_same_result_and_resume(tmp_path):
     data = _tiny_data(32)
-    full = train_classifier(_config(), tmp_path / "full", log=lambda *a: None, dataset=data, brian2_check=False)
+    full = train_classifier(_config(), tmp_path / "full", log=lambda *a: None, dataset=data,
+                            brian2_check=False)
 
     def stop_after_first_epoch(line):
         if line.startswith("epoch 1/"):
@@ -53,15 +56,16 @@ def test_train_classifier_same_seed_same_result_and_resume(tmp_path):
 
     ckpt = tmp_path / "ckpt"
     with pytest.raises(KeyboardInterrupt):
-        train_classifier(_config(), tmp_path / "b", checkpoint_dir=ckpt, log=stop_after_first_epoch, dataset=data,
-                         brian2_check=False)
+        train_classifier(_config(), tmp_path / "b", checkpoint_dir=ckpt, log=stop_after_first_epoch,
+                         dataset=data, brian2_check=False)
     lines = []
     resumed = train_classifier(_config(), tmp_path / "c", checkpoint_dir=ckpt, log=lines.append, dataset=data,
                                brian2_check=False)
     assert lines[0].startswith("resuming from epoch 1")
     for name, w in full["net"].weights.items():
         torch.testing.assert_close(w, resumed["net"].weights[name], rtol=0, atol=0)
-    assert resumed["history"] == [dict(h, wall_s=r["wall_s"]) for h, r in zip(full["history"], resumed["history"])]
+    assert resumed["history"] == [dict(h, wall_s=r["wall_s"])
+                                  for h, r in zip(full["history"], resumed["history"], strict=True)]
 
 
 def test_weight_noise_keeps_dale():
@@ -110,7 +114,8 @@ def test_cli_train_errors(tmp_path, capsys):
 
 
 def _leaky_chain():
-    pop = PopulationModel("p", 3, "dv/dt = -v/tau : 1", "", "", 0 * brian2.ms, "exact", {"tau": 10 * brian2.ms})
+    pop = PopulationModel("p", 3, "dv/dt = -v/tau : 1", "", "", 0 * brian2.ms, "exact",
+                          {"tau": 10 * brian2.ms})
     return derive_network(NetworkModel({"p": pop}, {}, 0))
 
 
@@ -137,7 +142,8 @@ def test_damping_bounds_membrane_gradient():
 
 
 def test_damping_tames_recurrent_ping_gradient():
-    config = _config(model="ping_coba", hidden="ping", overrides={"n_exc": 16, "n_inh": 4, "drive.exc": "off"},
+    config = _config(model="ping_coba", hidden="ping",
+                     overrides={"n_exc": 16, "n_inh": 4, "drive.exc": "off"},
                      duration_ms=30.0, dt_ms=0.5, sigma_in_ping=3e-8)
     x = (torch.rand(4, 60, 64, generator=torch.Generator().manual_seed(0)) < 0.2).float()
     norms = {}
@@ -145,7 +151,8 @@ def test_damping_tames_recurrent_ping_gradient():
         config.damping = damping
         net = build_classifier(config, 64, 10).double()
         out_v, spikes = net(x.double(), 5e-4)
-        assert sum(float(s.detach().sum()) for s in spikes.values()) > 0  # the network spikes: the loop carries gradient
+        # the network spikes: the loop carries gradient
+        assert sum(float(s.detach().sum()) for s in spikes.values()) > 0
         out_v.max(dim=1).values.sum().backward()
         norms[damping] = float(net.weights["input_to_exc"].grad.norm())
     assert np.isfinite(norms[None]) and norms[0.5] < norms[None]
@@ -159,6 +166,7 @@ def test_ping_hidden_layer_trains_and_matches_brian2(tmp_path):
     m = result["metrics"]
     assert m["hidden_rate_hz"] > 0
     # float64 in both engines: the derived PING step (delays, refractoriness, tonic drive) is Brian2's
-    assert m["prediction_agreement"] == 1.0 and m["hidden_rate_hz"] == pytest.approx(m["hidden_rate_hz_brian2"])
+    assert (m["prediction_agreement"] == 1.0
+            and m["hidden_rate_hz"] == pytest.approx(m["hidden_rate_hz_brian2"]))
     w = result["net"].weights
     assert not w["exc_to_inh"].requires_grad and w["input_to_exc"].requires_grad  # E↔I fixed, inputs learnt

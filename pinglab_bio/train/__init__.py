@@ -17,20 +17,34 @@ Public API (see docs/readme/training.md):
 """
 
 from .derive import (
-                     DerivationError,
-                     NetworkModel,
-                     PathwayModel,
-                     PopulationModel,
-                     damp_gradient,
-                     derive_network,
-                     init_network_state,
-                     network_step,
-                     run_network,
+    DerivationError,
+    NetworkModel,
+    PathwayModel,
+    PopulationModel,
+    damp_gradient,
+    derive_network,
+    init_network_state,
+    network_step,
+    run_network,
 )
-from .loop import (TrainConfig, build_classifier, encode_split, evaluate_brian2, evaluate_torch,
-                   load_checkpoint, save_checkpoint, train_classifier)
-from .networks import (EIClassifier, baseline_model, classifier_model, network_model_from_spec, predict,
-                       readout_loss)
+from .loop import (
+    TrainConfig,
+    build_classifier,
+    encode_split,
+    evaluate_brian2,
+    evaluate_torch,
+    load_checkpoint,
+    save_checkpoint,
+    train_classifier,
+)
+from .networks import (
+    EIClassifier,
+    baseline_model,
+    classifier_model,
+    network_model_from_spec,
+    predict,
+    readout_loss,
+)
 from .surrogates import SURROGATES, get_surrogate, spike
 
 __all__ = [

@@ -203,7 +203,8 @@ class _Folder(ast.NodeTransformer):
         return [(node, inverted)]
 
     def visit(self, node):
-        if isinstance(node, ast.expr) and not isinstance(node, (ast.Name, ast.Constant)) and self._const(node):
+        if (isinstance(node, ast.expr) and not isinstance(node, (ast.Name, ast.Constant))
+                and self._const(node)):
             return self._lift(node)
         if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div)):
             factors = self._factors(node)

@@ -69,13 +69,15 @@ class TrainConfig:
 
     def check(self):
         if self.optimizer not in OPTIMIZERS:
-            raise SettingsError(f"unknown optimizer {self.optimizer!r}. Fix: use one of {', '.join(OPTIMIZERS)}")
+            raise SettingsError(f"unknown optimizer {self.optimizer!r}. "
+                                f"Fix: use one of {', '.join(OPTIMIZERS)}")
         if self.schedule not in ("constant", "cosine"):
             raise SettingsError(f"unknown schedule {self.schedule!r}. Fix: use constant or cosine")
         if self.encoder not in ("poisson", "latency"):
             raise SettingsError(f"unknown encoder {self.encoder!r}. Fix: use poisson or latency")
         if not 0 < self.ei_ratio <= 1:
-            raise SettingsError(f"--ei-ratio must lie in (0, 1], got {self.ei_ratio!r}. Fix: e.g. 0.8 for 80:20")
+            raise SettingsError(f"--ei-ratio must lie in (0, 1], got {self.ei_ratio!r}. "
+                                "Fix: e.g. 0.8 for 80:20")
         if not self.dt_ms > 0 or not self.duration_ms > 0:
             raise SettingsError(f"dt and duration must be positive, got {self.dt_ms} ms and "
                                 f"{self.duration_ms} ms. Fix: e.g. --dt 1 --duration 100")
@@ -113,7 +115,8 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise SettingsError("--device cuda was asked for but torch sees no CUDA device. Fix: use --device cpu")
+        raise SettingsError("--device cuda was asked for but torch sees no CUDA device. "
+                            "Fix: use --device cpu")
     if name not in ("cpu", "cuda"):
         raise SettingsError(f"unknown device {name!r}. Fix: use auto, cpu or cuda")
     return torch.device(name)
@@ -159,7 +162,8 @@ def _ping_init(spec) -> dict:
     for pop, p in spec.populations.items():
         values[pop] = {}
         for var, init in p.init.items():
-            values[pop][var] = float(init[1]) if init[0] == "constant" else 0.5 * (float(init[1]) + float(init[2]))
+            values[pop][var] = (float(init[1]) if init[0] == "constant"
+                                else 0.5 * (float(init[1]) + float(init[2])))
         drive = spec.drives.get(pop)
         if drive is not None and drive.kind == "tonic_ou":
             values[pop][drive.variable] = float(drive.values["mean"])
@@ -342,7 +346,8 @@ def train_classifier(config: TrainConfig, out: Path, *, checkpoint_dir: Path | N
         history.append(row)
         save_checkpoint(latest, net, optimizer, epoch + 1, history, config)
         log(f"epoch {epoch + 1}/{config.epochs}  loss {row['loss']:.4f}  train {row['train_accuracy']:.3f}  "
-            f"test {row['test_accuracy']:.3f}  hidden {row['hidden_rate_hz']:.1f} Hz  ({row['wall_s']:.1f} s)")
+            f"test {row['test_accuracy']:.3f}  hidden {row['hidden_rate_hz']:.1f} Hz  "
+            f"({row['wall_s']:.1f} s)")
     train_wall = time.perf_counter() - started
     net.eval()
     final = evaluate_torch(net, test_spikes, data.y_test, config.dt_s, device=device)

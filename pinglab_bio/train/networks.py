@@ -20,11 +20,17 @@ from torch import nn
 
 from ..errors import SettingsError
 from ..spec import ModelSpec, load_model
-from .derive import (NetworkModel, PathwayModel, PopulationModel, derive_network, init_network_state,
-                     run_network)
+from .derive import (
+    NetworkModel,
+    PathwayModel,
+    PopulationModel,
+    derive_network,
+    init_network_state,
+    run_network,
+)
 
-__all__ = ["READOUT_EQUATIONS", "classifier_model", "network_model_from_spec", "baseline_model", "EIClassifier", "readout_loss", "predict",
-           "max_over_time"]
+__all__ = ["READOUT_EQUATIONS", "classifier_model", "network_model_from_spec", "baseline_model",
+           "EIClassifier", "readout_loss", "predict", "max_over_time"]
 
 #: Leaky-integrator readout (non-spiking), dimensionless: input spikes add ``w`` to ``I``.
 READOUT_EQUATIONS = """

@@ -69,7 +69,8 @@ def _init_values(spec, config, rng):
     drive = spec.drives.get("exc")
     if drive is not None:
         if drive.kind != "tonic_ou":
-            raise SettingsError("reservoir mode needs a tonic drive (kind tonic_ou) or none. Fix: use ping_coba")
+            raise SettingsError("reservoir mode needs a tonic drive (kind tonic_ou) or none. "
+                                "Fix: use ping_coba")
         mean, het = float(drive.values["mean"]), drive.values["heterogeneity"]
         values["exc"][drive.variable] = mean * (1 + het * (2 * rng.random(exc.n) - 1))
     return values
@@ -104,8 +105,8 @@ def train_reservoir(config: ReservoirConfig, dataset, *, log=print) -> dict:
     h_train = np.concatenate([train_exp.spikes["exc"], train_exp.spikes["inh"]], axis=2)
     h_test = np.concatenate([test_exp.spikes["exc"], test_exp.spikes["inh"]], axis=2)
     rate = {pop: float(test_exp.spikes[pop].mean() / config.dt_s) for pop in ("exc", "inh")}
-    log(f"reservoir: E {rate['exc']:.1f} Hz, I {rate['inh']:.1f} Hz over {len(y_train)} + {len(y_test)} trials "
-        f"({sim_s:.1f} s in Brian2)")
+    log(f"reservoir: E {rate['exc']:.1f} Hz, I {rate['inh']:.1f} Hz over {len(y_train)} + {len(y_test)} "
+        f"trials ({sim_s:.1f} s in Brian2)")
     readout = NetworkModel({"out": full.populations["out"]},
                            {"hidden_to_out": PathwayModel("hidden_to_out", "input", "out", "I_post += w",
                                                           full.pathways["exc_to_out"].delay, None)},
@@ -140,6 +141,7 @@ def train_reservoir(config: ReservoirConfig, dataset, *, log=print) -> dict:
     return {"test_accuracy": float(np.mean(torch_pred == y_test)),
             "test_accuracy_brian2": float(np.mean(b2_pred == y_test)),
             "prediction_agreement": float(np.mean(torch_pred == b2_pred)),
-            "hidden_spikes_identical": bool(same_hidden), "rate_exc_hz": rate["exc"], "rate_inh_hz": rate["inh"],
+            "hidden_spikes_identical": bool(same_hidden),
+            "rate_exc_hz": rate["exc"], "rate_inh_hz": rate["inh"],
             "brian2_sim_s": sim_s, "brian2_check_s": time.perf_counter() - t0,
             "n_train": int(len(y_train)), "n_test": int(len(y_test))}
