@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from ..errors import PinglabError
-from .surrogates import get_surrogate
+from .surrogates import get_surrogate, scale_grad
 
 __all__ = ["DerivationError", "PopulationModel", "PathwayModel", "NetworkModel", "DerivedPopulation",
            "DerivedPathway", "DerivedNetwork", "derive_population", "derive_network", "network_step",
@@ -423,17 +423,6 @@ def derive_network(model: NetworkModel) -> DerivedNetwork:
 # the pure step
 
 
-class _DampGrad(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, factor):
-        ctx.factor = factor
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad * ctx.factor, None
-
-
 def damp_gradient(x: torch.Tensor, factor: float) -> torch.Tensor:
     """Identity forward; the backward signal through ``x`` is multiplied by ``factor``.
 
@@ -441,7 +430,7 @@ def damp_gradient(x: torch.Tensor, factor: float) -> torch.Tensor:
     the previous one through the membrane by ``factor`` (0 < factor ≤ 1), so a chain of ``k``
     steps contributes at most ``factor**k`` times its undamped value.
     """
-    return _DampGrad.apply(x, float(factor))
+    return scale_grad(x, factor)
 
 
 def init_network_state(net: DerivedNetwork, batch: int, *, values: dict | None = None,

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import SettingsError
-from .surrogates import spike
+from .surrogates import scale_grad, spike
 
 __all__ = [
     "EIParameters",
@@ -177,22 +177,6 @@ def stabilize_shunt(shunt: torch.Tensor) -> torch.Tensor:
     """Replace zeros (and negatives) of ``shunt`` by the smallest positive value of the same sample
     (axis 0 indexes samples); the backward pass is the identity (straight-through)."""
     return _StabilizeShunt.apply(shunt)
-
-
-class _ScaleGrad(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, tensor, factor):
-        ctx.factor = factor
-        return tensor.view_as(tensor)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad * ctx.factor, None
-
-
-def scale_grad(tensor: torch.Tensor, factor: float) -> torch.Tensor:
-    """Identity in the forward pass; multiplies the gradient by ``factor`` in the backward pass."""
-    return _ScaleGrad.apply(tensor, float(factor))
 
 
 def _mix(w: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,7 @@ import torch
 from ..errors import SettingsError
 
 __all__ = ["FastSigmoid", "ArcTan", "Sigmoid", "Triangle", "SURROGATES", "get_surrogate",
-           "spike", "surrogate_derivative"]
+           "spike", "surrogate_derivative", "scale_grad"]
 
 
 class _Surrogate(torch.autograd.Function):
@@ -112,3 +112,19 @@ def spike(x: torch.Tensor, name: str = "fast_sigmoid", slope: float = 100.0,
 def surrogate_derivative(name: str, x: torch.Tensor, slope: float = 100.0) -> torch.Tensor:
     """The backward bump of surrogate ``name`` at ``x`` (for plots and tests)."""
     return get_surrogate(name).derivative(x, float(slope))
+
+
+class _ScaleGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, tensor, factor):
+        ctx.factor = factor
+        return tensor.view_as(tensor)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.factor, None
+
+
+def scale_grad(tensor: torch.Tensor, factor: float) -> torch.Tensor:
+    """Identity in the forward pass; multiplies the gradient by ``factor`` in the backward pass."""
+    return _ScaleGrad.apply(tensor, float(factor))
