@@ -9,7 +9,6 @@ renders the result. It also holds the measures of one simulation run that every 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import tempfile
@@ -20,7 +19,7 @@ import numpy as np
 import quantities as pq
 
 from .errors import PinglabError
-from .paths import catalogue_dir, find_analysis
+from .paths import catalogue_dir, find_analysis, import_script
 
 __all__ = ["FORMATS", "VR_TIME_CONSTANT", "resolve_runs", "load_analysis", "list_analyses", "analyze",
            "write_protocol_report",
@@ -78,9 +77,7 @@ def load_analysis(protocol: str) -> ModuleType:
     if path is None:
         raise PinglabError(f"protocol '{protocol}' has no analysis script (analysis/{protocol}.py). Fix: use "
                            f"folders of a protocol with one: {', '.join(list_analyses()) or 'none'}")
-    spec = importlib.util.spec_from_file_location(f"pinglab_analysis_{protocol}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = import_script(path, f"pinglab_analysis_{protocol}")
     if not callable(getattr(module, "analyze", None)):
         raise PinglabError(f"analysis script {path} has no analyze(run_dirs, workdir). Fix: define it "
                            "(see analysis/README.md)")

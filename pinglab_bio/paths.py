@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = ["catalogue_dir", "find_model", "list_models", "find_protocol", "list_protocols",
-           "find_analysis", "repo_root"]
+           "find_analysis", "repo_root", "import_script"]
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -60,3 +60,13 @@ def find_protocol(name_or_path) -> Path | None:
 def find_analysis(protocol: str) -> Path | None:
     candidate = catalogue_dir("analysis") / f"{protocol}.py"
     return candidate if candidate.is_file() else None
+
+
+def import_script(path: Path, module_name: str):
+    """Import a catalogue script (a protocol or an analysis) from its file as ``module_name``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -22,7 +22,6 @@ created, and the folder is written atomically.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import time
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from types import ModuleType
 from brian2.units.fundamentalunits import fail_for_dimension_mismatch
 
 from .errors import PinglabError, SettingsError
-from .paths import find_protocol, list_protocols
+from .paths import find_protocol, import_script, list_protocols
 from .provenance import short_hash
 from .runfolder import atomic_run_dir, write_json
 from .runner import default_run_dir
@@ -110,9 +109,7 @@ def load_protocol(name_or_path: str) -> ModuleType:
     if path is None:
         raise PinglabError(f"unknown protocol '{name_or_path}'. Fix: use one of "
                            f"{', '.join(list_protocols())} (see `pinglab-bio protocols`)")
-    spec = importlib.util.spec_from_file_location(f"pinglab_protocol_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = import_script(path, f"pinglab_protocol_{path.stem}")
     for attr in ("PARAMETERS", "run"):
         if not hasattr(module, attr):
             raise PinglabError(f"protocol file {path} has no {attr}. Fix: define {attr} (see "

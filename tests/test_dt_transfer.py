@@ -10,17 +10,12 @@ pytest.importorskip("sklearn")
 
 from pinglab_bio.cli import main  # noqa: E402
 from pinglab_bio.data.datasets import Dataset, load_digits_dataset  # noqa: E402
-from pinglab_bio.paths import find_analysis  # noqa: E402
+from pinglab_bio.paths import find_analysis, import_script  # noqa: E402
 from pinglab_bio.protocol import load_protocol, parse_protocol_args, run_protocol  # noqa: E402
 
 
 def _analysis():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("dt_transfer_analysis", find_analysis("dt_transfer"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_script(find_analysis("dt_transfer"), "dt_transfer_analysis")
 
 
 def test_dt_transfer_analysis_behavior(tmp_path):
