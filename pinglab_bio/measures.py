@@ -76,7 +76,8 @@ def _quiet_binning():
         logger.setLevel(level)
 
 
-def _check_spiketrains(spiketrains, name="spiketrains"):
+def check_spiketrains(spiketrains, name="spiketrains"):
+    """A non-empty list of neo SpikeTrains, or a one-line :class:`PinglabError` saying what is wrong."""
     if isinstance(spiketrains, neo.SpikeTrain):
         raise PinglabError(f"{name} must be a list of neo.SpikeTrain, got one SpikeTrain. "
                            "Fix: wrap it in a list")
@@ -145,7 +146,7 @@ def firing_rates(spiketrains, t_start=None, t_stop=None) -> pq.Quantity:
     pq.Quantity, shape (n_neurons,)
         Rates in Hz.
     """
-    spiketrains = _check_spiketrains(spiketrains)
+    spiketrains = check_spiketrains(spiketrains)
     t_start, t_stop = _window(spiketrains, t_start, t_stop)
     # elephant refuses an empty train; a silent neuron fires at 0 Hz.
     # Plain arrays in seconds: the same elephant computation without per-train unit bookkeeping.
@@ -178,7 +179,7 @@ def population_rate(spiketrains, bin_size, t_start=None, t_stop=None) -> neo.Ana
     neo.AnalogSignal, shape (n_bins, 1)
         Rate in Hz, sampled every ``bin_size`` from ``t_start``.
     """
-    spiketrains = _check_spiketrains(spiketrains)
+    spiketrains = check_spiketrains(spiketrains)
     t_start, t_stop = _window(spiketrains, t_start, t_stop)
     if not isinstance(bin_size, pq.Quantity) or float(bin_size.rescale(pq.s)) <= 0:
         raise PinglabError(f"bin_size must be a positive time, got {bin_size}. Fix: pass e.g. 1 * pq.ms")
@@ -376,7 +377,7 @@ def cv_isi(spiketrains, min_spikes: int = 3) -> float:
     (as ``elephant.statistics.cv``, i.e. ``scipy.stats.variation``). Neurons with fewer than
     ``min_spikes`` spikes are left out; NaN if none is left.
     """
-    spiketrains = _check_spiketrains(spiketrains)
+    spiketrains = check_spiketrains(spiketrains)
     return _mean_cv([_seconds(st) for st in spiketrains], min_spikes)
 
 
@@ -398,7 +399,7 @@ def synchrony_index(spiketrains, t_start=None, t_stop=None) -> float:
     train and bin size; the result equals elephant's (tested). NaN when fewer than two neurons
     spike in the window, or when no neuron spikes twice.
     """
-    spiketrains = _check_spiketrains(spiketrains)
+    spiketrains = check_spiketrains(spiketrains)
     t_start, t_stop = _window(spiketrains, t_start, t_stop)
     units = spiketrains[0].units
     times = [np.asarray((st if st.units == units else st.rescale(units)).magnitude, dtype=float)
@@ -485,7 +486,7 @@ def lv_isi(spiketrains, min_spikes: int = 3) -> float:
     slow rate changes. Neurons with fewer than ``min_spikes`` spikes are left out; NaN if none is
     left. Dimensionless.
     """
-    spiketrains = _check_spiketrains(spiketrains)
+    spiketrains = check_spiketrains(spiketrains)
     _check_min_spikes(min_spikes, 3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -502,7 +503,7 @@ def _check_min_spikes(value, least):
 
 def fraction_active(spiketrains, t_start=None, t_stop=None, min_spikes: int = 1) -> float:
     """Fraction of neurons with at least ``min_spikes`` spikes in ``[t_start, t_stop]`` (0–1)."""
-    spiketrains = _check_spiketrains(spiketrains)
+    spiketrains = check_spiketrains(spiketrains)
     _check_min_spikes(min_spikes, 1)
     t_start, t_stop = _window(spiketrains, t_start, t_stop)
     return float(np.mean([len(st) >= min_spikes for st in _slice(spiketrains, t_start, t_stop)]))
@@ -527,7 +528,7 @@ def sttc_pairs(spiketrains, n_pairs: int = 200, dt=5 * pq.ms, seed: int = 0) -> 
         ``values`` (np.ndarray, one STTC in [-1, 1] per pair), ``mean``, ``median``,
         ``n_pairs``, ``dt_ms``. ``mean`` is NaN when fewer than two neurons spike.
     """
-    spiketrains = _check_spiketrains(spiketrains)
+    spiketrains = check_spiketrains(spiketrains)
     if isinstance(n_pairs, bool) or not isinstance(n_pairs, (int, np.integer)) or n_pairs < 1:
         raise PinglabError(f"n_pairs must be a whole number ≥ 1, got {n_pairs!r}. Fix: pass e.g. 200")
     if not isinstance(dt, pq.Quantity) or float(dt.rescale(pq.s)) <= 0:
@@ -621,7 +622,7 @@ def cycle_participation(spiketrains, reference_rate: neo.AnalogSignal, peak_hz: 
     dict
         ``per_cycle`` (np.ndarray, fraction per complete cycle), ``mean``, ``n_cycles``.
     """
-    spiketrains = _check_spiketrains(spiketrains)
+    spiketrains = check_spiketrains(spiketrains)
     _check_signal(reference_rate)
     if not np.isfinite(peak_hz) or peak_hz <= 0:
         raise PinglabError(f"peak_hz must be a positive frequency, got {peak_hz!r}. "
@@ -662,7 +663,7 @@ def summarize(spiketrains_by_population: dict, *, dt, t_start, t_stop) -> tuple[
     """
     spikes = {}
     for pop, trains in spiketrains_by_population.items():
-        trains = _check_spiketrains(trains)
+        trains = check_spiketrains(trains)
         times = [_seconds(st) for st in trains]
         spikes[pop] = (len(trains), np.repeat(np.arange(len(trains)), [len(t) for t in times]),
                        np.concatenate(times))

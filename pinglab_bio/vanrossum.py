@@ -21,33 +21,19 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 
-import neo
 import numpy as np
 import quantities as pq
 import scipy.signal
 import scipy.stats
 
 from .errors import PinglabError
+from .measures import check_spiketrains
 
 __all__ = ["PAIR_CLASSES", "van_rossum_matrix", "paired_van_rossum", "van_rossum_by_class",
            "PairClassDistances", "on_grid"]
 
 PAIR_CLASSES = ("E-E", "E-I", "I-I")
 _METHODS = ("auto", "elephant", "grid")
-
-
-def _check_trains(spiketrains, name="spiketrains", allow_empty_list=False):
-    if isinstance(spiketrains, neo.SpikeTrain):
-        raise PinglabError(f"{name} must be a list of neo.SpikeTrain, got one SpikeTrain. "
-                           "Fix: wrap it in a list")
-    spiketrains = list(spiketrains)
-    if not spiketrains and not allow_empty_list:
-        raise PinglabError(f"{name} is empty. Fix: pass at least one neo.SpikeTrain")
-    for st in spiketrains:
-        if not isinstance(st, neo.SpikeTrain):
-            raise PinglabError(f"{name} must hold neo.SpikeTrain objects, got {type(st).__name__}. "
-                               "Fix: convert spikes with pinglab_bio.RunResult.spiketrains()")
-    return spiketrains
 
 
 def _check_time_constant(time_constant) -> float:
@@ -136,7 +122,7 @@ def van_rossum_matrix(spiketrains, time_constant, method: str = "auto", grid_ste
     np.ndarray, shape (N, N)
         Dimensionless distances (elephant's normalisation: one spike against none is 1).
     """
-    spiketrains = _check_trains(spiketrains)
+    spiketrains = check_spiketrains(spiketrains)
     tau = _check_time_constant(time_constant)
     if method not in _METHODS:
         raise PinglabError(f"unknown van Rossum method {method!r}. Fix: use one of {', '.join(_METHODS)}")
@@ -192,8 +178,8 @@ def paired_van_rossum(spiketrains_a, spiketrains_b, time_constant) -> np.ndarray
     np.ndarray, shape (N,)
         Dimensionless distances, elephant's normalisation.
     """
-    a_list = _check_trains(spiketrains_a, "spiketrains_a")
-    b_list = _check_trains(spiketrains_b, "spiketrains_b")
+    a_list = check_spiketrains(spiketrains_a, "spiketrains_a")
+    b_list = check_spiketrains(spiketrains_b, "spiketrains_b")
     if len(a_list) != len(b_list):
         raise PinglabError(f"spiketrains_a has {len(a_list)} trains and spiketrains_b {len(b_list)}. "
                            "Fix: pass the same neurons from both runs")
@@ -267,8 +253,8 @@ def van_rossum_by_class(exc, inh, time_constant, *, n_pairs: int | None = None, 
         Kruskal–Wallis H and p across the three classes (NaN if a class has no pair or all
         distances are equal).
     """
-    exc = _check_trains(exc, "exc")
-    inh = _check_trains(inh, "inh")
+    exc = check_spiketrains(exc, "exc")
+    inh = check_spiketrains(inh, "inh")
     tau = _check_time_constant(time_constant)
     if n_pairs is not None and (isinstance(n_pairs, bool) or not isinstance(n_pairs, (int, np.integer))
                                 or n_pairs < 1):
