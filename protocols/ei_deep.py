@@ -37,7 +37,7 @@ PARAMETERS = {
 def check(params):
     require_torch(params["torch_device"])
     from pinglab_bio.errors import SettingsError
-    from pinglab_bio.train.eideep import DeepConfig, parse_list
+    from pinglab_bio.train.eideep import parse_list
     from pinglab_bio.train.eilayer import NORMALISATIONS
 
     params["depth_list"] = parse_list("--depths", params["depths"], int, minimum=1)
@@ -50,15 +50,16 @@ def check(params):
             f"--train-threshold must lie in [0, 1], got {params['train_threshold']}. "
             "Fix: e.g. --train-threshold 0.5"
         )
-    DeepConfig(
-        width=params["width"],
-        epochs=params["epochs"],
-        batch_size=params["batch_size"],
-        lr=params["lr"],
-        optimiser=params["optimiser"],
-        clip=params["clip"],
-        steps=params["steps"],
-    ).check()
+    _config(params).check()
+
+
+def _config(params, **cell):
+    """The training settings shared by every cell of the grid, plus one cell's own."""
+    from pinglab_bio.train.eideep import DeepConfig
+
+    return DeepConfig(width=params["width"], epochs=params["epochs"], batch_size=params["batch_size"],
+                      lr=params["lr"], optimiser=params["optimiser"], clip=params["clip"],
+                      steps=params["steps"], **cell)
 
 
 def run(params, out, log=print):
@@ -67,7 +68,7 @@ def run(params, out, log=print):
     import torch
 
     from pinglab_bio.runfolder import write_json
-    from pinglab_bio.train.eideep import DeepConfig, load_digits_split, train_mlp
+    from pinglab_bio.train.eideep import load_digits_split, train_mlp
 
     torch.set_num_threads(params["threads"])
     data = load_digits_split(seed=params["seed"])
@@ -75,19 +76,8 @@ def run(params, out, log=print):
     for depth in params["depth_list"]:
         for norm in params["norm_list"]:
             for s in range(params["seeds"]):
-                config = DeepConfig(
-                    depth=depth,
-                    norm=norm,
-                    width=params["width"],
-                    epochs=params["epochs"],
-                    batch_size=params["batch_size"],
-                    lr=params["lr"],
-                    optimiser=params["optimiser"],
-                    clip=params["clip"],
-                    steps=params["steps"],
-                    seed=params["seed"] + s,
-                    device=params["torch_device"],
-                )
+                config = _config(params, depth=depth, norm=norm, seed=params["seed"] + s,
+                                 device=params["torch_device"])
                 result = train_mlp(config, data)
                 runs.append(result)
                 log(
