@@ -5,7 +5,7 @@ The drive of each point is read from its run.json (``drive_exc.mean``, shown in 
 condition is "no E→I" where the run had no exc_to_inh pathway.
 """
 
-from pinglab_bio.analyze import sweep_report
+from pinglab_bio.workflow.analysis import sweep_report
 
 __all__ = ["analyze", "drive_value", "condition"]
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import quantities as pq
 
-from pinglab_bio import measures as m
-from pinglab_bio.analyze import VR_TIME_CONSTANT, point_folders
+from pinglab_bio.measures import core as m
 from pinglab_bio.errors import PinglabError
-from pinglab_bio.plots import drift_figure, spectra_figure
-from pinglab_bio.report import figure_tag, model_section, provenance_section, table
-from pinglab_bio.runner import load_run
-from pinglab_bio.vanrossum import paired_van_rossum
+from pinglab_bio.measures.dissimilarity import paired_van_rossum
+from pinglab_bio.report.figures import drift_figure, spectra_figure
+from pinglab_bio.report.html import figure_tag, model_section, provenance_section, table
+from pinglab_bio.runs.result import load_run
+from pinglab_bio.workflow.analysis import VR_TIME_CONSTANT, point_folders
 
 __all__ = ["analyze", "TARGET_DTS_MS"]
 

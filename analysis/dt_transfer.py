@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from pinglab_bio.errors import PinglabError
-from pinglab_bio.report import figure_tag, table
+from pinglab_bio.report.html import figure_tag, table
 
 __all__ = ["analyze", "load_rows", "summarize"]
 

@@ -74,7 +74,7 @@ def analyze(run_dirs, workdir, threshold: float = 0.5) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pinglab_bio.report import figure_tag, table
+    from pinglab_bio.report.html import figure_tag, table
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)

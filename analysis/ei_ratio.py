@@ -114,8 +114,8 @@ def analyze(run_dirs, workdir) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pinglab_bio.report import figure_tag, table
-    from pinglab_bio.train.eideep_ratio import PAPER_VR
+    from pinglab_bio.report.html import figure_tag, table
+    from pinglab_bio.train.studies.ei_ratio import PAPER_VR
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ distance distributions. Several folders (e.g. seeds) are compared side by side, 
 spectrum averaged over them.
 """
 
-from pinglab_bio.analyze import single_runs_report
+from pinglab_bio.workflow.analysis import single_runs_report
 
 __all__ = ["analyze"]
 

@@ -4,7 +4,7 @@ Each point's tau_GABA is read from its run.json (the model parameters as run); r
 ± sd over seeds, spectra are averaged over seeds per value.
 """
 
-from pinglab_bio.analyze import sweep_report
+from pinglab_bio.workflow.analysis import sweep_report
 
 __all__ = ["analyze", "tau_gaba_ms"]
 

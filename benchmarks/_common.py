@@ -22,7 +22,7 @@ def fixed_in_degree_model(n_total: int, k_ei: int = 80, k_ie: int = 40):
     The per-synapse weights are scaled so that each cell receives the same total conductance as
     in the default model (whose pathways connect with probability p).
     """
-    from pinglab_bio.spec import load_model
+    from pinglab_bio.model.spec import load_model
 
     base = load_model("ping_coba")
     n_exc = n_total * 4 // 5
@@ -68,9 +68,9 @@ def run_raw(spec, device: str, duration="1 s", threads=None, seed: int = 1) -> d
     Returns ``{"job_s", "build_s", "compile_s", "loop_s", "counts"}``; ``loop_s`` is the
     simulation loop as timed by a standalone binary (the runtime's ``Network.run`` otherwise).
     """
-    from pinglab_bio.devices import use_device
-    from pinglab_bio.network import build_network
-    from pinglab_bio.runner import check_simulation, structure_key
+    from pinglab_bio.runs.result import check_simulation, structure_key
+    from pinglab_bio.sim.build import build_network
+    from pinglab_bio.sim.devices import use_device
 
     spec, dt_q, dur_q, _, seed = check_simulation(spec, dt="0.1 ms", duration=duration, seed=seed,
                                                   transient="0 ms", device=device, threads=threads)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import brian2
 
-from pinglab_bio.analyze import run_figures_full, run_measures
-from pinglab_bio.report import html_page
-from pinglab_bio.runner import load_run, save_run, simulate
+from pinglab_bio.report.html import html_page
+from pinglab_bio.runs.result import load_run, save_run, simulate
+from pinglab_bio.workflow.analysis import run_figures_full, run_measures
 
 
 def main():
@@ -47,12 +47,12 @@ def main():
         figs = run_figures_full(loaded, arrays_vr, numbers_vr, Path(tmp), "bench", "seed 0")
         timings["figures (5 PNG)"] = time.perf_counter() - t
         t = time.perf_counter()
-        from pinglab_bio.report import figure_tag
+        from pinglab_bio.report.html import figure_tag
 
         page = html_page("bench", [("figures", "".join(figure_tag(p, c) for p, c in figs))])
         timings["HTML rendering"] = time.perf_counter() - t
         t = time.perf_counter()
-        from pinglab_bio.analyze import analyze
+        from pinglab_bio.workflow.analysis import analyze
 
         analyze([folder], "html")
         whole = time.perf_counter() - t

@@ -15,8 +15,8 @@ import brian2
 import numpy as np
 import quantities as pq
 
-from pinglab_bio.runner import simulate
-from pinglab_bio.vanrossum import van_rossum_matrix
+from pinglab_bio.measures.dissimilarity import van_rossum_matrix
+from pinglab_bio.runs.result import simulate
 
 
 def main():

@@ -28,9 +28,9 @@ def _time(fn, repeats, sync):
 
 def measure(name: str, repeats: int) -> tuple[float, float]:
     """Seconds per step of the ei_ratio network (FMNIST scale) and of the depth-8 E–I MLP on ``name``."""
-    from pinglab_bio.train.eideep_ratio import RatioConfig, build_classifier
-    from pinglab_bio.train.eilayer import SpikingMLP, project_dale_
+    from pinglab_bio.train.layers import SpikingMLP, project_dale_
     from pinglab_bio.train.networks import readout_loss
+    from pinglab_bio.train.studies.ei_ratio import RatioConfig, build_classifier
 
     device = torch.device(name)
     sync = torch.cuda.synchronize if name == "cuda" else (lambda: None)

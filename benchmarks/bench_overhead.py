@@ -17,7 +17,7 @@ import tempfile
 import brian2 as b2
 from _common import machine, run_raw, timer
 
-from pinglab_bio.spec import load_model
+from pinglab_bio.model.spec import load_model
 
 
 def hand_written(spec, device: str, seed: int = 1) -> float:

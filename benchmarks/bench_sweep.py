@@ -5,7 +5,7 @@
 Both arms do the same per-point work: simulate, measure, write a run folder. The rebuild arm
 is what a sweep costs without the compile-once engine: every point is its own project (its
 tau_gaba is a constant of the generated code), built and compiled in its own folder. The
-compile-once arm is :func:`pinglab_bio.sweeps.run_points`: one project whose tau_gaba is a
+compile-once arm is :func:`pinglab_bio.workflow.sweeps.run_points`: one project whose tau_gaba is a
 state variable, rerun with ``run_args``. Prints both totals and their ratio.
 """
 
@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 from _common import machine, timer
 
-from pinglab_bio.runner import simulate, write_run
-from pinglab_bio.spec import load_model
-from pinglab_bio.sweeps import grid_points, run_points
+from pinglab_bio.model.spec import load_model
+from pinglab_bio.runs.result import simulate, write_run
+from pinglab_bio.workflow.sweeps import grid_points, run_points
 
 
 def main():

@@ -16,7 +16,7 @@ import tempfile
 
 from _common import machine, run_raw
 
-from pinglab_bio.spec import load_model
+from pinglab_bio.model.spec import load_model
 
 
 def main():
@@ -32,7 +32,7 @@ def main():
     arms = {"runtime/numpy": ("runtime", "numpy"), "runtime/cython": ("runtime", "cython"),
             "cpp_standalone": ("cpp_standalone", "numpy")}
     times = {}
-    from pinglab_bio.devices import use_device  # noqa: F401  (import cost outside the timing)
+    from pinglab_bio.sim.devices import use_device  # noqa: F401  (import cost outside the timing)
 
     for label, (device, target) in arms.items():
         runs = []
@@ -56,9 +56,9 @@ def _cython(spec, duration):
     import brian2
     from _common import timer
 
-    from pinglab_bio.devices import use_device
-    from pinglab_bio.network import build_network
-    from pinglab_bio.runner import check_simulation
+    from pinglab_bio.runs.result import check_simulation
+    from pinglab_bio.sim.build import build_network
+    from pinglab_bio.sim.devices import use_device
 
     spec, dt_q, dur_q, _, seed = check_simulation(spec, dt="0.1 ms", duration=duration, seed=1,
                                                   transient="0 ms", target="cython")

@@ -19,8 +19,9 @@ import pyparsing as _pyparsing
 if hasattr(_pyparsing, "PyparsingDeprecationWarning"):
     _warnings.filterwarnings("ignore", category=_pyparsing.PyparsingDeprecationWarning)
 
+from . import _moved  # noqa: E402
 from .errors import DeviceError, ModelError, PinglabError, SettingsError  # noqa: E402
-from .measures import (  # noqa: E402
+from .measures.core import (  # noqa: E402
     cv_isi,
     firing_rates,
     gamma_peak,
@@ -30,11 +31,13 @@ from .measures import (  # noqa: E402
     synchrony_index,
     welch_psd,
 )
-from .network import build_network  # noqa: E402
-from .runner import RunResult, describe, load_run, save_run, simulate, write_run  # noqa: E402
-from .spec import ModelSpec, load_model  # noqa: E402
+from .model.spec import ModelSpec, load_model  # noqa: E402
+from .runs.result import RunResult, describe, load_run, save_run, simulate, write_run  # noqa: E402
+from .sim.build import build_network  # noqa: E402
 
 __version__ = "0.1.0"
+
+_moved.install()  # the 0.1 module paths (pinglab_bio.spec, ...) keep working for one release
 
 __all__ = [
     "PinglabError", "ModelError", "SettingsError", "DeviceError",

@@ -7,9 +7,9 @@ uninhibited network's E rate climbs steeply, while PING keeps E within a few Hz 
 because each E volley recruits inhibition. Writes one run folder per point, a table and a plot.
 """
 
-from pinglab_bio.protocol import Param, main, simulate_kwargs, simulation_parameters
-from pinglab_bio.sweeps import Point, run_points, summarize_sweep
 from pinglab_bio.units import format_quantity
+from pinglab_bio.workflow.protocol import Param, main, simulate_kwargs, simulation_parameters
+from pinglab_bio.workflow.sweeps import Point, run_points, summarize_sweep
 
 PARAMETERS = {
     **simulation_parameters(model="ping_coba", dt="0.1 ms", duration="1 s", seed=0),
@@ -51,7 +51,7 @@ def run(params, out, log=print):
                               title=f"{params['model_spec'].name}: input–output with and without E→I",
                               panels=(("rate_exc_hz", "E rate (Hz)"), ("rate_inh_hz", "I rate (Hz)"),
                                       ("gamma_power_share", "gamma power share")))
-    from pinglab_bio.runfolder import write_json
+    from pinglab_bio.runs.folder import write_json
 
     write_json(out / "metrics.json", summary)
     lines = [f"drive ({unit})   PING E / I rate (Hz)   no E→I E / I rate (Hz)"]

@@ -11,7 +11,7 @@ the `--compare` overrides (e.g. the ping_coba of before this study:
 one seed moves the Welch peak by several Hz.
 """
 
-from pinglab_bio.protocol import Param, main, simulation_parameters
+from pinglab_bio.workflow.protocol import Param, main, simulation_parameters
 
 PARAMETERS = {
     **{k: v for k, v in simulation_parameters(model="ping_coba", duration="1 s", seed=0).items()
@@ -54,7 +54,7 @@ def allowed_dts(spec, dts):
 
 def check(params):
     from pinglab_bio.errors import SettingsError
-    from pinglab_bio.spec import check_run_settings
+    from pinglab_bio.model.spec import check_run_settings
 
     if params["seeds"] < 1:
         raise SettingsError(f"--seeds must be ≥ 1, got {params['seeds']}. Fix: e.g. --seeds 5")
@@ -93,8 +93,8 @@ def run(params, out, log=print):
 
     import numpy as np
 
-    from pinglab_bio.runfolder import write_json
-    from pinglab_bio.runner import simulate, write_run
+    from pinglab_bio.runs.folder import write_json
+    from pinglab_bio.runs.result import simulate, write_run
     from pinglab_bio.units import format_quantity
 
     spec0 = params["model_spec"]

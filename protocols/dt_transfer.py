@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-from pinglab_bio.protocol import Param, main
-from pinglab_bio.runfolder import write_json
+from pinglab_bio.runs.folder import write_json
+from pinglab_bio.workflow.protocol import Param, main
 
 PARAMETERS = {
     "dt_train_values": Param("1ms", "training steps (comma-separated)", kind="quantity_list", unit="s"),

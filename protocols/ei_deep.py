@@ -9,8 +9,8 @@ subtractive (inhibitory) input per E–I layer at initialisation and after train
 (REFERENCES.md §4). Writes results.json, results.csv, metrics.json, figures and report.html.
 """
 
-from pinglab_bio.analyze import write_protocol_report
-from pinglab_bio.protocol import Param, main, require_torch
+from pinglab_bio.workflow.analysis import write_protocol_report
+from pinglab_bio.workflow.protocol import Param, main, require_torch
 
 __all__ = ["PARAMETERS", "check", "run"]
 
@@ -37,8 +37,8 @@ PARAMETERS = {
 def check(params):
     require_torch(params["torch_device"])
     from pinglab_bio.errors import SettingsError
-    from pinglab_bio.train.eideep import parse_list
-    from pinglab_bio.train.eilayer import NORMALISATIONS
+    from pinglab_bio.train.layers import NORMALISATIONS
+    from pinglab_bio.train.studies.ei_deep import parse_list
 
     params["depth_list"] = parse_list("--depths", params["depths"], int, minimum=1)
     params["norm_list"] = parse_list("--norms", params["norms"], allowed=NORMALISATIONS)
@@ -55,7 +55,7 @@ def check(params):
 
 def _config(params, **cell):
     """The training settings shared by every cell of the grid, plus one cell's own."""
-    from pinglab_bio.train.eideep import DeepConfig
+    from pinglab_bio.train.studies.ei_deep import DeepConfig
 
     return DeepConfig(width=params["width"], epochs=params["epochs"], batch_size=params["batch_size"],
                       lr=params["lr"], optimiser=params["optimiser"], clip=params["clip"],
@@ -67,8 +67,8 @@ def run(params, out, log=print):
 
     import torch
 
-    from pinglab_bio.runfolder import write_json
-    from pinglab_bio.train.eideep import load_digits_split, train_mlp
+    from pinglab_bio.runs.folder import write_json
+    from pinglab_bio.train.studies.ei_deep import load_digits_split, train_mlp
 
     torch.set_num_threads(params["threads"])
     data = load_digits_split(seed=params["seed"])

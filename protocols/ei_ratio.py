@@ -14,8 +14,8 @@ figures and report.html. The paper's full scale: --sigma-in-values with 8+ point
 --epochs 30, --lr 0.01 --batch-size 256 on Fashion-MNIST-sized data.
 """
 
-from pinglab_bio.analyze import write_protocol_report
-from pinglab_bio.protocol import Param, main, require_torch
+from pinglab_bio.workflow.analysis import write_protocol_report
+from pinglab_bio.workflow.protocol import Param, main, require_torch
 
 __all__ = ["PARAMETERS", "check", "run"]
 
@@ -46,7 +46,7 @@ PARAMETERS = {
 def check(params):
     require_torch(params["torch_device"])
     from pinglab_bio.errors import SettingsError
-    from pinglab_bio.train.eideep import parse_list
+    from pinglab_bio.train.studies.ei_deep import parse_list
 
     params["ratio_list"] = parse_list("--ratios", params["ratios"], float)
     params["sigma_list"] = parse_list("--sigma-in-values", params["sigma_in_values"], float)
@@ -65,7 +65,7 @@ def check(params):
 
 
 def _config(params, ratio, sigma, seed):
-    from pinglab_bio.train.eideep_ratio import config_from_params
+    from pinglab_bio.train.studies.ei_ratio import config_from_params
 
     return config_from_params(params, ratio, sigma, seed)
 
@@ -76,9 +76,9 @@ def run(params, out, log=print):
     import numpy as np
     import torch
 
-    from pinglab_bio.runfolder import write_json
-    from pinglab_bio.train.eideep import load_digits_split
-    from pinglab_bio.train.eideep_ratio import train_ratio_run
+    from pinglab_bio.runs.folder import write_json
+    from pinglab_bio.train.studies.ei_deep import load_digits_split
+    from pinglab_bio.train.studies.ei_ratio import train_ratio_run
 
     torch.set_num_threads(params["threads"])
     data = load_digits_split(seed=params["seed"])

@@ -5,8 +5,8 @@ gamma peak of the E population rate (Welch PSD, parabolic refinement) and its po
 30–100 Hz, with a raster, population rates, the spectrum and an HTML report.
 """
 
-from pinglab_bio.protocol import main, simulate_kwargs, simulation_parameters
-from pinglab_bio.runner import describe, simulate, write_run
+from pinglab_bio.runs.result import describe, simulate, write_run
+from pinglab_bio.workflow.protocol import main, simulate_kwargs, simulation_parameters
 
 PARAMETERS = simulation_parameters(model="ping_coba", dt="0.1 ms", duration="1 s", seed=0)
 

@@ -8,8 +8,8 @@ ms), with the E rate falling alongside. Writes one run folder per point under po
 
 import numpy as np
 
-from pinglab_bio.protocol import Param, main, simulate_kwargs, simulation_parameters
-from pinglab_bio.sweeps import Point, run_points, summarize_sweep
+from pinglab_bio.workflow.protocol import Param, main, simulate_kwargs, simulation_parameters
+from pinglab_bio.workflow.sweeps import Point, run_points, summarize_sweep
 
 PARAMETERS = {
     **simulation_parameters(model="ping_coba", dt="0.1 ms", duration="1 s", seed=0),
@@ -47,7 +47,7 @@ def run(params, out, log=print):
         r2 = float(np.corrcoef(freqs, rates)[0, 1] ** 2)
         metrics[f"rate_{rhythm}_vs_gamma_fit"] = {"intercept_hz": float(intercept), "slope": float(slope),
                                                   "r2": r2}
-    from pinglab_bio.runfolder import write_json
+    from pinglab_bio.runs.folder import write_json
 
     write_json(out / "metrics.json", metrics)
     lines = ["tau_GABA (ms)   gamma peak (Hz)   E rate (Hz)   I rate (Hz)"]

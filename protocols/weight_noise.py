@@ -12,8 +12,8 @@ Writes runs.json, scores.csv, metrics.json, figures and report.html. Full scale:
 --epochs 30 --score-epochs 10.
 """
 
-from pinglab_bio.analyze import write_protocol_report
-from pinglab_bio.protocol import Param, main, require_torch
+from pinglab_bio.workflow.analysis import write_protocol_report
+from pinglab_bio.workflow.protocol import Param, main, require_torch
 
 __all__ = ["PARAMETERS", "check", "run"]
 
@@ -42,7 +42,7 @@ PARAMETERS = {
 def check(params):
     require_torch(params["torch_device"])
     from pinglab_bio.errors import SettingsError
-    from pinglab_bio.train.eideep import parse_list
+    from pinglab_bio.train.studies.ei_deep import parse_list
 
     params["ratio_list"] = parse_list("--ratios", params["ratios"], float)
     params["noise_list"] = parse_list("--noise-levels", params["noise_levels"], float, minimum=0.0)
@@ -70,7 +70,7 @@ def check(params):
 
 
 def _config(params, ratio, noise_rel, seed):
-    from pinglab_bio.train.eideep_ratio import config_from_params
+    from pinglab_bio.train.studies.ei_ratio import config_from_params
 
     return config_from_params(params, ratio, params["sigma_in"], seed, noise_rel=noise_rel,
                               sigma_noise_ref=params["sigma_init"])
@@ -82,9 +82,9 @@ def run(params, out, log=print):
     import numpy as np
     import torch
 
-    from pinglab_bio.runfolder import write_json
-    from pinglab_bio.train.eideep import load_digits_split
-    from pinglab_bio.train.eideep_ratio import train_ratio_run
+    from pinglab_bio.runs.folder import write_json
+    from pinglab_bio.train.studies.ei_deep import load_digits_split
+    from pinglab_bio.train.studies.ei_ratio import train_ratio_run
 
     torch.set_num_threads(params["threads"])
     data = load_digits_split(seed=params["seed"])

@@ -6,7 +6,7 @@ import brian2
 import pytest
 from brian2.devices.device import get_device, runtime_device, set_device
 
-from pinglab_bio.runner import simulate
+from pinglab_bio.runs.result import simulate
 
 brian2.BrianLogger.console_handler.setLevel("ERROR")
 

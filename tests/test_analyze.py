@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from pinglab_bio.cli import main
-from pinglab_bio.runfolder import read_json, write_json
+from pinglab_bio.cli.app import main
+from pinglab_bio.runs.folder import read_json, write_json
 
 HOSTILE = '<img src=x onerror=alert(1)>"&'
 

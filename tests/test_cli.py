@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from pinglab_bio.cli import main
+from pinglab_bio.cli.app import main
 from pinglab_bio.paths import repo_root
 
 
@@ -104,14 +104,14 @@ def test_cli_errors(in_tmp, capsys, argv, message):
 
 
 def test_interrupted_run_leaves_nothing_behavior(in_tmp, capsys, monkeypatch):
-    import pinglab_bio.runner as runner
+    import pinglab_bio.runs.result as runner
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(runner.Network if hasattr(runner, "Network") else runner, "simulate", interrupted,
                         raising=False)
-    import pinglab_bio.protocol as protocol
+    import pinglab_bio.workflow.protocol as protocol
 
     original = protocol.load_protocol
 

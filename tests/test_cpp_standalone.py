@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from pinglab_bio import errors
-from pinglab_bio.cli import main
-from pinglab_bio.devices import check_device
-from pinglab_bio.runner import simulate
+from pinglab_bio.cli.app import main
+from pinglab_bio.runs.result import simulate
+from pinglab_bio.sim.devices import check_device
 
 pytestmark = [pytest.mark.cpp_standalone,
               pytest.mark.skipif(shutil.which("g++") is None, reason="cpp_standalone needs g++")]

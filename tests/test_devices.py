@@ -6,9 +6,9 @@ import shutil
 import brian2
 import pytest
 
-from pinglab_bio import devices
-from pinglab_bio.cli import main
-from pinglab_bio.devices import (
+from pinglab_bio.sim import devices
+from pinglab_bio.cli.app import main
+from pinglab_bio.sim.devices import (
     DeviceError,
     _claim_folder,
     check_device,
@@ -97,8 +97,8 @@ def test_drive_operations_are_named_for_brian2genn_behavior():
     silently leaves out the others: the drive would then stay at zero on genn."""
     from brian2.groups.group import CodeRunner
 
-    from pinglab_bio.network import build_network
-    from pinglab_bio.spec import load_model
+    from pinglab_bio.model.spec import load_model
+    from pinglab_bio.sim.build import build_network
 
     for model in ("ping_coba", "ping_cuba"):
         for portable in (False, True):
@@ -162,8 +162,8 @@ def test_cython_runs_keep_object_names_behavior():
     """A second run in one process must give its objects the first run's names: the names are
     part of the generated code, and new names would compile every cython extension again. (The
     numpy target names objects the same way and needs no compiler.)"""
-    from pinglab_bio.network import build_network
-    from pinglab_bio.spec import load_model
+    from pinglab_bio.model.spec import load_model
+    from pinglab_bio.sim.build import build_network
 
     spec = load_model("ping_coba")
     names = []

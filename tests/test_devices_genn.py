@@ -11,9 +11,9 @@ random numbers differ from the first volley on).
 
 import pytest
 
-from pinglab_bio.devices import device_status, genn_backend
-from pinglab_bio.portable import first_difference
-from pinglab_bio.runner import simulate
+from pinglab_bio.runs.result import simulate
+from pinglab_bio.sim.devices import device_status, genn_backend
+from pinglab_bio.sim.portable import first_difference
 
 _GENN = device_status("genn")
 pytestmark = [pytest.mark.genn, pytest.mark.skipif(not _GENN.usable, reason=f"genn: {_GENN.reason}")]

@@ -10,9 +10,9 @@ the first 20 ms (a wrong model or wrong random numbers differ from the first vol
 
 import pytest
 
-from pinglab_bio.devices import device_status
-from pinglab_bio.portable import first_difference
-from pinglab_bio.runner import simulate
+from pinglab_bio.runs.result import simulate
+from pinglab_bio.sim.devices import device_status
+from pinglab_bio.sim.portable import first_difference
 
 _CUDA = device_status("cuda_standalone")
 pytestmark = [pytest.mark.gpu,

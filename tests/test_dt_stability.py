@@ -7,11 +7,11 @@ import re
 import numpy as np
 import pytest
 
-from pinglab_bio.cli import main
-from pinglab_bio.protocol import load_protocol
-from pinglab_bio.runfolder import read_json
-from pinglab_bio.runner import simulate
-from pinglab_bio.spec import load_model
+from pinglab_bio.cli.app import main
+from pinglab_bio.model.spec import load_model
+from pinglab_bio.runs.folder import read_json
+from pinglab_bio.runs.result import simulate
+from pinglab_bio.workflow.protocol import load_protocol
 
 
 @pytest.fixture(scope="module")

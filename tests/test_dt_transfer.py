@@ -8,10 +8,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from pinglab_bio.cli import main  # noqa: E402
+from pinglab_bio.cli.app import main  # noqa: E402
 from pinglab_bio.data.datasets import Dataset, load_digits_dataset  # noqa: E402
 from pinglab_bio.paths import find_analysis, import_script  # noqa: E402
-from pinglab_bio.protocol import load_protocol, parse_protocol_args, run_protocol  # noqa: E402
+from pinglab_bio.workflow.protocol import load_protocol, parse_protocol_args, run_protocol  # noqa: E402
 
 
 def _analysis():

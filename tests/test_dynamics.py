@@ -7,8 +7,8 @@ variation but not for a broken rhythm.
 import numpy as np
 import pytest
 
-from pinglab_bio.runner import simulate
-from pinglab_bio.spec import load_model
+from pinglab_bio.model.spec import load_model
+from pinglab_bio.runs.result import simulate
 
 
 def test_default_gamma_peak_in_band_behavior(default_run):

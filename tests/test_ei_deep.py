@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
 from pinglab_bio.errors import SettingsError  # noqa: E402
-from pinglab_bio.protocol import load_protocol, parse_protocol_args, run_protocol  # noqa: E402
+from pinglab_bio.workflow.protocol import load_protocol, parse_protocol_args, run_protocol  # noqa: E402
 
 
 def _run(tmp_path, *args):
@@ -31,7 +31,7 @@ def test_ei_deep_reduced_run_and_analysis(tmp_path):
     assert all(abs(r - 1.0) < 0.2 for r in rows["ei"]["ei_ratio_init_per_layer"])
     # two epochs on digits: an E–I MLP of depth 2 is well above chance (0.1)
     assert rows["ei"]["test_accuracy"] > 0.5
-    from pinglab_bio.analyze import load_analysis
+    from pinglab_bio.workflow.analysis import load_analysis
 
     result = load_analysis("ei_deep").analyze([folder], tmp_path / "work")
     assert result["title"].startswith("ei_deep") and result["sections"]
@@ -65,7 +65,7 @@ def test_ei_deep_errors(args, match):
 
 
 def test_torch_device_errors():
-    from pinglab_bio.train.eideep import check_torch_device
+    from pinglab_bio.train.studies.ei_deep import check_torch_device
 
     assert check_torch_device("cpu") == "cpu"
     with pytest.raises(SettingsError, match="'gpu0' is not a torch device"):

@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from pinglab_bio.errors import SettingsError  # noqa: E402
-from pinglab_bio.train.eideep_ratio import (  # noqa: E402
+from pinglab_bio.train.studies.ei_ratio import (  # noqa: E402
     RatioConfig,
     pair_classes,
     poisson_encode,
@@ -66,7 +66,7 @@ def test_poisson_encode_rate_is_dt_correct():
 
 
 def _tiny_data(n_train=120, n_test=40):
-    from pinglab_bio.train.eideep import load_digits_split
+    from pinglab_bio.train.studies.ei_deep import load_digits_split
 
     x_tr, y_tr, x_te, y_te = load_digits_split()
     return x_tr[:n_train], y_tr[:n_train], x_te[:n_test], y_te[:n_test]
@@ -94,7 +94,7 @@ def test_ratio_config_errors():
 
 
 def test_ei_ratio_protocol_errors():
-    from pinglab_bio.protocol import load_protocol, parse_protocol_args
+    from pinglab_bio.workflow.protocol import load_protocol, parse_protocol_args
 
     module = load_protocol("ei_ratio")
     with pytest.raises(SettingsError, match="--fail-threshold < --success-threshold"):
@@ -107,7 +107,7 @@ def test_ei_ratio_protocol_errors():
 
 def test_ei_ratio_protocol_reduced_run(tmp_path):
     pytest.importorskip("sklearn")
-    from pinglab_bio.protocol import load_protocol, parse_protocol_args, run_protocol
+    from pinglab_bio.workflow.protocol import load_protocol, parse_protocol_args, run_protocol
 
     module = load_protocol("ei_ratio")
     params, _ = parse_protocol_args(
@@ -170,7 +170,7 @@ def _fake_folder(folder, accuracies, shift):
 
 
 def test_ei_ratio_analysis_groups_and_tests(tmp_path):
-    from pinglab_bio.analyze import load_analysis
+    from pinglab_bio.workflow.analysis import load_analysis
 
     _fake_folder(tmp_path / "run", [0.9, 0.85, 0.1], shift=0.2)
     result = load_analysis("ei_ratio").analyze([tmp_path / "run"], tmp_path / "work")

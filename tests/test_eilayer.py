@@ -5,7 +5,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from pinglab_bio.errors import SettingsError  # noqa: E402
-from pinglab_bio.train.eilayer import (  # noqa: E402
+from pinglab_bio.train.layers import (  # noqa: E402
     EIConv2d,
     EILinear,
     LIFParameters,
@@ -144,7 +144,7 @@ def test_sigmoid_spike_heaviside_and_gradient_peak():
 
 def test_deep_ei_stack_keeps_activity_where_plain_stack_goes_silent():
     """Depth 8 at initialisation: E–I Init rescales every layer's current, plain layers shrink it."""
-    from pinglab_bio.train.eideep import load_digits_split
+    from pinglab_bio.train.studies.ei_deep import load_digits_split
 
     x = load_digits_split()[0][:256]
     torch.manual_seed(0)

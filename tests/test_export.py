@@ -6,7 +6,7 @@ import pytest
 
 from pinglab_bio import build_network, load_model
 from pinglab_bio.errors import PinglabError
-from pinglab_bio.export import export_network, import_weights, load_exported, save_exported
+from pinglab_bio.train.bridge import export_network, import_weights, load_exported, save_exported
 
 
 def _small(seed=1, **extra):

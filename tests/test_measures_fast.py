@@ -15,7 +15,7 @@ import quantities as pq
 from elephant.spike_train_synchrony import spike_contrast
 
 from pinglab_bio import errors
-from pinglab_bio.measures import (
+from pinglab_bio.measures.core import (
     cv_isi,
     population_rate,
     spike_contrast_flat,
@@ -23,7 +23,7 @@ from pinglab_bio.measures import (
     summarize_arrays,
     synchrony_index,
 )
-from pinglab_bio.runfolder import write_spikes
+from pinglab_bio.runs.folder import write_spikes
 
 
 def _random_trains(rng, on_grid):
@@ -91,7 +91,7 @@ def test_summarize_arrays_equals_summarize_on_trains_behavior(default_run):
 
 
 def test_lazy_block_and_array_writer_match_the_block_behavior(default_run, tmp_path):
-    from pinglab_bio.runner import RunResult
+    from pinglab_bio.runs.result import RunResult
 
     # the Block built on demand holds the spikes the arrays hold
     idx, t = default_run.spike_arrays("exc")

@@ -19,7 +19,7 @@ def test_wheel_carries_catalogue_behavior(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in ("pinglab_bio/_catalogue/models/ping_coba.toml", "pinglab_bio/_catalogue/models/ing.toml",
                      "pinglab_bio/_catalogue/protocols/ping_gamma.py",
-                     "pinglab_bio/_catalogue/protocols/tau_gaba_sweep.py", "pinglab_bio/cli.py"):
+                     "pinglab_bio/_catalogue/protocols/tau_gaba_sweep.py", "pinglab_bio/cli/__init__.py"):
         assert expected in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "pinglab-bio = pinglab_bio.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

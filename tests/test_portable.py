@@ -7,18 +7,18 @@ import brian2
 import numpy as np
 import pytest
 
-from pinglab_bio.cli import main
+from pinglab_bio.cli.app import main
 from pinglab_bio.errors import SettingsError
-from pinglab_bio.network import build_network
-from pinglab_bio.portable import (
+from pinglab_bio.model.spec import load_model
+from pinglab_bio.runs.result import load_run, simulate
+from pinglab_bio.sim.build import build_network
+from pinglab_bio.sim.portable import (
     BYTES_PER_NEURON_STEP,
     PortableRandom,
     first_difference,
     format_bytes,
     noise_bytes,
 )
-from pinglab_bio.runner import load_run, simulate
-from pinglab_bio.spec import load_model
 
 
 def test_portable_streams_behavior():

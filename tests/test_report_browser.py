@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pinglab_bio.cli import main
+from pinglab_bio.cli.app import main
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(

@@ -51,7 +51,7 @@ def test_run_folder_contents_behavior(default_run, tmp_path):
 
 
 def test_failed_write_leaves_no_folder_behavior(default_run, tmp_path, monkeypatch):
-    import pinglab_bio.runfolder as runfolder
+    import pinglab_bio.runs.folder as runfolder
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
@@ -80,7 +80,7 @@ def test_run_folders_and_reports_are_readable_by_the_group_behavior(default_run,
     import os
     import stat
 
-    from pinglab_bio.report import write_text_atomic
+    from pinglab_bio.report.html import write_text_atomic
 
     old = os.umask(0o022)
     try:

@@ -3,8 +3,8 @@
 import pytest
 
 from pinglab_bio import errors
+from pinglab_bio.model.spec import check_run_settings, load_model
 from pinglab_bio.paths import list_models
-from pinglab_bio.spec import check_run_settings, load_model
 
 
 def test_catalogue_has_the_three_models():

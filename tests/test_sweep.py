@@ -5,11 +5,11 @@ import shutil
 
 import pytest
 
-from pinglab_bio.cli import main
+from pinglab_bio.cli.app import main
 from pinglab_bio.errors import SettingsError
-from pinglab_bio.runner import simulate
-from pinglab_bio.spec import load_model
-from pinglab_bio.sweeps import grid_points, load_sweep_file, parse_grid, run_points
+from pinglab_bio.model.spec import load_model
+from pinglab_bio.runs.result import simulate
+from pinglab_bio.workflow.sweeps import grid_points, load_sweep_file, parse_grid, run_points
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ pytest.importorskip("sklearn")
 
 import brian2  # noqa: E402
 
-from pinglab_bio.cli import main  # noqa: E402
+from pinglab_bio.cli.app import main  # noqa: E402
 from pinglab_bio.data.datasets import Dataset, load_digits_dataset  # noqa: E402
 from pinglab_bio.errors import SettingsError  # noqa: E402
 from pinglab_bio.train import PopulationModel, damp_gradient, derive_network, init_network_state, run_network  # noqa: E402

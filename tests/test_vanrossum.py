@@ -8,7 +8,12 @@ import scipy.stats
 from elephant.spike_train_dissimilarity import van_rossum_distance
 
 from pinglab_bio import errors
-from pinglab_bio.vanrossum import PAIR_CLASSES, paired_van_rossum, van_rossum_by_class, van_rossum_matrix
+from pinglab_bio.measures.dissimilarity import (
+    PAIR_CLASSES,
+    paired_van_rossum,
+    van_rossum_by_class,
+    van_rossum_matrix,
+)
 
 DT = 0.1e-3  # s: the spike-time grid of the test trains (a simulation dt)
 

@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from pinglab_bio.errors import SettingsError  # noqa: E402
-from pinglab_bio.train.eideep_ratio import RatioConfig, add_weight_noise_, build_classifier  # noqa: E402
+from pinglab_bio.train.studies.ei_ratio import RatioConfig, add_weight_noise_, build_classifier  # noqa: E402
 
 
 def test_weight_noise_changes_weights_and_keeps_signs():
@@ -34,7 +34,7 @@ def _records(scores_by_ratio, noise=0.2):
 def test_score_table_t_test_each_trial_once():
     import scipy.stats
 
-    from pinglab_bio.analyze import load_analysis
+    from pinglab_bio.workflow.analysis import load_analysis
 
     module = load_analysis("weight_noise")
     better = [0.80, 0.82, 0.79, 0.81]
@@ -48,7 +48,7 @@ def test_score_table_t_test_each_trial_once():
 
 
 def test_weight_noise_errors():
-    from pinglab_bio.protocol import load_protocol, parse_protocol_args
+    from pinglab_bio.workflow.protocol import load_protocol, parse_protocol_args
 
     module = load_protocol("weight_noise")
     with pytest.raises(SettingsError, match="--ratios must include 1.0"):
@@ -63,7 +63,7 @@ def test_weight_noise_errors():
 
 def test_weight_noise_protocol_reduced_run(tmp_path):
     pytest.importorskip("sklearn")
-    from pinglab_bio.protocol import load_protocol, parse_protocol_args, run_protocol
+    from pinglab_bio.workflow.protocol import load_protocol, parse_protocol_args, run_protocol
 
     module = load_protocol("weight_noise")
     params, _ = parse_protocol_args(
@@ -94,8 +94,8 @@ def test_weight_noise_protocol_reduced_run(tmp_path):
 
 
 def test_weight_noise_analysis_refuses_mixed_noise_scales(tmp_path):
-    from pinglab_bio.analyze import load_analysis
     from pinglab_bio.errors import PinglabError
+    from pinglab_bio.workflow.analysis import load_analysis
 
     for name, sigma in (("a", 1e-3), ("b", 1e-2)):
         (tmp_path / name).mkdir()

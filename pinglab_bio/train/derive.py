@@ -17,7 +17,7 @@ One step does what Brian2's default schedule does within a time step, in the sam
    external input spikes (Brian2: a ``SpikeGeneratorGroup``) arrive here too;
 4. ``resets``: the reset statements, applied where the neuron spiked.
 
-Quantities are in SI units without their unit (stripped by :mod:`pinglab_bio.export` rules:
+Quantities are in SI units without their unit (stripped by :mod:`pinglab_bio.train.bridge` rules:
 volt, siemens, ampere, second). ``dt`` is an explicit argument of every step. Supported: any
 equations whose update statements use arithmetic and ``exp``, ``log``, ``sqrt``, ``abs``,
 ``int``, ``clip``, ``sin``, ``cos``, ``tanh`` (current-based LIF with exponential synapses and

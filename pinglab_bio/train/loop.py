@@ -124,7 +124,7 @@ def pick_device(name: str = "auto") -> torch.device:
 
 def build_classifier(config: TrainConfig, n_inputs: int, n_classes: int) -> EIClassifier:
     """The classifier of ``config`` (model file, E:I ratio, sizes), weights drawn from ``seed``."""
-    from ..spec import load_model
+    from ..model.spec import load_model
 
     overrides = dict(config.overrides)
     if config.hidden == "ei":
@@ -219,7 +219,7 @@ def evaluate_torch(net: EIClassifier, spikes: np.ndarray, labels: np.ndarray, dt
 def evaluate_brian2(net: EIClassifier, spikes: np.ndarray, labels: np.ndarray, dt_s: float, *,
                     chunk: int = 128) -> dict:
     """The same weights run in Brian2 (numpy target): accuracy, predictions, hidden rate (Hz)."""
-    from ..export import simulate_brian2
+    from .bridge import simulate_brian2
 
     exported = simulate_brian2(net.model, net.numpy_weights(), spikes, dt_s, record={"out": ["v"]},
                                chunk=chunk, init=net.init_values)

@@ -2,7 +2,7 @@
 
 :func:`classifier_model` describes the network with units (a
 :class:`~pinglab_bio.train.derive.NetworkModel`); the same description is derived into the torch
-step (:class:`EIClassifier`) and built in Brian2 (:func:`pinglab_bio.export.simulate_brian2`),
+step (:class:`EIClassifier`) and built in Brian2 (:func:`pinglab_bio.train.bridge.simulate_brian2`),
 so both engines run the same equations.
 
 Layers (REFERENCES §3): external spike inputs → hidden LIF (each hidden neuron E or I, by the
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import SettingsError
-from ..spec import ModelSpec, load_model
+from ..model.spec import ModelSpec, load_model
 from .derive import (
     NetworkModel,
     PathwayModel,
@@ -40,7 +40,7 @@ dI/dt = -I/tau_syn : 1
 
 
 def _pop_model(spec: ModelSpec, pop: str, name: str, n: int) -> PopulationModel:
-    from ..network import _namespace, population_equations
+    from ..sim.build import _namespace, population_equations
 
     p = spec.populations[pop]
     return PopulationModel(name=name, n=n, equations=population_equations(spec, pop),

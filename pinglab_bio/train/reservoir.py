@@ -2,7 +2,7 @@
 
 1. Brian2 simulates the PING network of a model file (``ping_coba``: E and I populations, their
    E↔I pathways with delays, the tonic drive as fixed per-neuron conductances) on the encoded
-   inputs; :func:`pinglab_bio.export.simulate_brian2` exports the hidden spikes
+   inputs; :func:`pinglab_bio.train.bridge.simulate_brian2` exports the hidden spikes
    ``[trials, steps, n_exc + n_inh]``.
 2. A leaky-integrator readout (the derived step of ``READOUT_EQUATIONS``) is trained in torch on
    those spikes, with Dale's law on its weights (E rows ≥ 0, I rows ≤ 0).
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import SettingsError
-from ..spec import load_model
+from ..model.spec import load_model
 from .derive import NetworkModel, PathwayModel
 from .loop import _fixed_pathway, encode_split
 from .networks import EIClassifier, classifier_model, predict, readout_loss
@@ -78,7 +78,7 @@ def _init_values(spec, config, rng):
 
 def train_reservoir(config: ReservoirConfig, dataset, *, log=print) -> dict:
     """Run the three steps; return metrics (``test_accuracy`` torch, ``test_accuracy_brian2``)."""
-    from ..export import simulate_brian2
+    from .bridge import simulate_brian2
 
     spec = load_model(config.model, {"n_exc": config.n_exc, "n_inh": config.n_inh, **dict(config.overrides)})
     n_in, n_classes = dataset.n_inputs, dataset.n_classes

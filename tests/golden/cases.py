@@ -48,7 +48,7 @@ def ping_gamma(seed: int, device: str) -> dict:
 def sweep(tmp: Path) -> dict:
     """Three tau_GABA points on the runtime, through the sweep engine, in this process."""
     from pinglab_bio import load_model
-    from pinglab_bio.sweeps import grid_points, run_points
+    from pinglab_bio.workflow.sweeps import grid_points, run_points
 
     spec = load_model("ping_coba")
     points, _ = grid_points({"tau_gaba": ["6 ms", "9 ms", "12 ms"]}, seed=0)
@@ -83,7 +83,7 @@ def ei_readout(tmp: Path) -> dict:
 
 def dt_stability(tmp: Path) -> dict:
     """The smallest grid of the dt_stability protocol: two steps, one seed, one variant."""
-    from pinglab_bio.cli import main
+    from pinglab_bio.cli.app import main
 
     folder = tmp / "dt"
     code = main(["run", "dt_stability", "--dt-values", "0.1ms,0.25ms", "--seeds", "1",

@@ -35,7 +35,7 @@ from pathlib import Path
 import brian2
 from brian2.devices.device import get_device, runtime_device, set_device
 
-from .errors import DeviceError
+from ..errors import DeviceError
 
 __all__ = ["DEVICES", "TARGETS", "STANDALONE_DEVICES", "DeviceSession", "DeviceStatus", "use_device",
            "cache_dir", "check_device", "device_status", "list_devices", "build_folder",

@@ -18,8 +18,8 @@ from types import ModuleType
 import numpy as np
 import quantities as pq
 
-from .errors import PinglabError
-from .paths import catalogue_dir, find_analysis, import_script
+from ..errors import PinglabError
+from ..paths import catalogue_dir, find_analysis, import_script
 
 __all__ = ["FORMATS", "VR_TIME_CONSTANT", "resolve_runs", "load_analysis", "list_analyses", "analyze",
            "write_protocol_report",
@@ -90,7 +90,7 @@ def write_protocol_report(protocol: str, folder) -> dict:
     Protocols call this at the end of ``run`` so that a fresh run folder already holds the same
     report ``pinglab-bio analyze`` would write. Returns the script's result dict.
     """
-    from .report import html_page
+    from ..report.html import html_page
 
     folder = Path(folder)
     figures = folder / "figures"
@@ -135,7 +135,7 @@ def analyze(run_dirs, fmt: str = "html") -> tuple[str, str, dict]:
 
 
 def render(title: str, sections: list, numbers: dict, fmt: str) -> str:
-    from .report import html_page, markdown_page, numbers_table
+    from ..report.html import html_page, markdown_page, numbers_table
 
     if fmt == "json":
         return json.dumps(numbers, indent=2) + "\n"
@@ -176,8 +176,8 @@ def run_measures(result, *, vr_pairs: int | None = None, vr_seed: int = 0, with_
     the Van Rossum E–E / E–I / I–I table with its Kruskal–Wallis test. ``arrays`` holds what
     the figures need (spectra, rates, distances).
     """
-    from . import measures as m
-    from .vanrossum import van_rossum_by_class
+    from ..measures import core as m
+    from ..measures.dissimilarity import van_rossum_by_class
 
     t_start, t_stop, dt = _window(result)
     bin_size = m.rate_bin_size(dt)
@@ -240,7 +240,7 @@ def run_figures_full(result, arrays: dict, numbers: dict, workdir: Path, stem: s
     """
     import matplotlib.pyplot as plt
 
-    from .plots import (
+    from ..report.figures import (
         POPULATION_COLORS,
         raster,
         rates_figure,
@@ -291,7 +291,7 @@ def run_figures_full(result, arrays: dict, numbers: dict, workdir: Path, stem: s
 
 
 def _draw_rates(ax, rates: dict, window):
-    from .plots import POPULATION_COLORS, POPULATION_LABELS
+    from ..report.figures import POPULATION_COLORS, POPULATION_LABELS
 
     for pop, sig in rates.items():
         t = sig.times.rescale(pq.s).magnitude
@@ -310,10 +310,10 @@ def _draw_rates(ax, rates: dict, window):
 def single_runs_report(run_dirs, workdir: Path, title_prefix: str) -> dict:
     """Report of one or more single runs (e.g. ``ping_gamma`` seeds): full measures and figures
     for each, and, for several runs, a side-by-side table and the spectrum averaged over them."""
-    from . import measures as m
-    from .plots import POPULATION_COLORS, spectra_figure
-    from .report import figure_tag, model_section, provenance_section, table
-    from .runner import load_run
+    from ..measures import core as m
+    from ..report.figures import POPULATION_COLORS, spectra_figure
+    from ..report.html import figure_tag, model_section, provenance_section, table
+    from ..runs.result import load_run
 
     folders = [f for d in run_dirs for f in point_folders(d)]
     results = [load_run(f) for f in folders]
@@ -354,7 +354,7 @@ def single_runs_report(run_dirs, workdir: Path, title_prefix: str) -> dict:
 
 
 def _run_tables(numbers: dict) -> str:
-    from .report import table
+    from ..report.html import table
 
     rows = []
     for pop, name in (("exc", "E"), ("inh", "I")):
@@ -383,7 +383,7 @@ def _run_tables(numbers: dict) -> str:
 
 def _light_measures(result) -> tuple[dict, tuple]:
     """Rates, Welch peak, share, Q, LV and synchrony of one run, plus its rhythm spectrum."""
-    from . import measures as m
+    from ..measures import core as m
 
     t_start, t_stop, dt = _window(result)
     bin_size = m.rate_bin_size(dt)
@@ -415,10 +415,10 @@ def sweep_report(run_dirs, workdir: Path, *, x_of, group_of=None, xlabel: str, t
     ``x_of(info) -> float`` reads the swept value from a point's run.json; ``group_of(info)``
     names a condition (e.g. with and without E→I) or is None.
     """
-    from . import measures as m
-    from .plots import metric_figure, spectra_figure
-    from .report import figure_tag, model_section, provenance_section, table
-    from .runner import load_run
+    from ..measures import core as m
+    from ..report.figures import metric_figure, spectra_figure
+    from ..report.html import figure_tag, model_section, provenance_section, table
+    from ..runs.result import load_run
 
     folders = [f for d in run_dirs for f in point_folders(d)]
     rows, infos, spectra = [], [], {}

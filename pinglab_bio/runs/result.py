@@ -11,12 +11,12 @@ import neo
 import numpy as np
 import quantities as pq
 
-from .devices import use_device
-from .errors import PinglabError, SettingsError
-from .measures import summarize_arrays
-from .network import build_network
-from .provenance import git_revision, package_versions, short_hash, utc_stamp
-from .runfolder import (
+from ..sim.devices import use_device
+from ..errors import PinglabError, SettingsError
+from ..measures.core import summarize_arrays
+from ..sim.build import build_network
+from ..provenance import git_revision, package_versions, short_hash, utc_stamp
+from .folder import (
     DATA_FORMATS,
     atomic_run_dir,
     make_block,
@@ -26,8 +26,8 @@ from .runfolder import (
     write_spike_arrays,
     write_spikes,
 )
-from .spec import ModelSpec, check_run_settings, load_model
-from .units import parse_quantity, quantity_to_json
+from ..model.spec import ModelSpec, check_run_settings, load_model
+from ..units import parse_quantity, quantity_to_json
 
 __all__ = ["RunResult", "simulate", "write_run", "save_run", "load_run", "default_run_dir", "describe",
            "check_simulation", "structure_key", "read_monitors", "measure_run"]
@@ -130,7 +130,7 @@ def _progress_reporter(stream):
 def check_simulation(spec, *, dt, duration, seed, transient, device="runtime", target="numpy",
                      threads=None):
     """Check run settings before anything is built; return ``(spec, dt, duration, transient, seed)``."""
-    from .devices import check_device
+    from ..sim.devices import check_device
 
     if not isinstance(spec, ModelSpec):
         spec = load_model(spec)
@@ -184,7 +184,7 @@ def simulate(spec: ModelSpec | str, *, dt="0.1 ms", duration="1 s", seed: int = 
     threads : int, optional
         OpenMP threads on ``cpp_standalone``.
     portable_random : bool
-        Draw every random number on the CPU with numpy (see :mod:`pinglab_bio.portable`), so
+        Draw every random number on the CPU with numpy (see :mod:`pinglab_bio.sim.portable`), so
         that every device gets the same numbers and, where the arithmetic allows, the same spikes.
     """
     spec, dt_q, dur_q, transient_q, seed = check_simulation(
@@ -288,8 +288,8 @@ def write_run(result: RunResult, folder: Path, *, protocol: str = "ping_gamma", 
               figures: bool = True, report: bool = True, extra_info: dict | None = None) -> Path:
     """Write a run's files into an existing (temporary) folder: run.json, metrics.json, data,
     figures and report.html. Use :func:`save_run` for the atomic version."""
-    from .plots import run_figures
-    from .report import write_run_report
+    from ..report.figures import run_figures
+    from ..report.html import write_run_report
 
     if data_format not in DATA_FORMATS:
         raise SettingsError(f"unknown data format '{data_format}'. Fix: use one of {', '.join(DATA_FORMATS)}")
@@ -338,7 +338,7 @@ def describe(result: RunResult) -> str:
                  f"{m['gamma_power_share']:.2f}, prominence {m['gamma_prominence']:.1f}×")
     portable = info.get("portable_random") or {}
     if portable.get("enabled"):
-        from .portable import BYTES_PER_NEURON_STEP, format_bytes
+        from ..sim.portable import BYTES_PER_NEURON_STEP, format_bytes
 
         lines.append(f"portable random: {format_bytes(portable['total_bytes'])} of random numbers drawn on "
                      f"the CPU ({BYTES_PER_NEURON_STEP} bytes per neuron-step of drive noise)")

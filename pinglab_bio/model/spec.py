@@ -18,9 +18,9 @@ from brian2.core.functions import DEFAULT_FUNCTIONS
 from brian2.units.fundamentalunits import Quantity, fail_for_dimension_mismatch
 from brian2.utils.stringtools import get_identifiers
 
-from .errors import ModelError, SettingsError
-from .paths import find_model, list_models
-from .units import UNIT_NAMESPACE, parse_quantity
+from ..errors import ModelError, SettingsError
+from ..paths import find_model, list_models
+from ..units import UNIT_NAMESPACE, parse_quantity
 
 __all__ = [
     "ModelSpec",
@@ -552,7 +552,7 @@ def parse_model(raw: dict, *, source: str = "", path: str | None = None,
         parameters=shared, populations=populations, pathways=pathways, drives=drives,
         overrides=dict(overrides or {}),
     )
-    from .network import check_units  # deferred: network imports this module
+    from ..sim.build import check_units  # deferred: network imports this module
 
     check_units(spec)
     return spec

@@ -1,6 +1,6 @@
 """Training the spiking MLPs of the ``ei_deep`` protocol: E–I layers against batch norm and none.
 
-:func:`train_mlp` trains one :class:`~pinglab_bio.train.eilayer.SpikingMLP` on digits and returns
+:func:`train_mlp` trains one :class:`~pinglab_bio.train.layers.SpikingMLP` on digits and returns
 its curves, its test accuracy, the spike rate of each hidden layer and, for E–I layers, the
 ratio of excitatory to subtractive input (``mean I_EE / mean W_EI I_IE``) per layer at E–I Init
 and after training. :func:`load_digits_split` is the small digits adapter the E–I protocols
@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import SettingsError
-from .eilayer import NORMALISATIONS, SpikingMLP, project_dale_
+from ...errors import SettingsError
+from ..layers import NORMALISATIONS, SpikingMLP, project_dale_
 
 __all__ = ["load_digits_split", "DeepConfig", "train_mlp", "OPTIMISERS", "parse_list", "check_torch_device"]
 

@@ -1,4 +1,4 @@
-"""Build a Brian2 network from a validated :class:`~pinglab_bio.spec.ModelSpec`.
+"""Build a Brian2 network from a validated :class:`~pinglab_bio.model.spec.ModelSpec`.
 
 dt is passed to every object explicitly (``dt=...``); nothing here reads or writes
 ``defaultclock``. Drive noise is updated by the exact Ornstein–Uhlenbeck transition over one
@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from brian2 import Equations, Network, NeuronGroup, PoissonInput, SpikeMonitor, StateMonitor, Synapses, prefs
 
-from .errors import ModelError, SettingsError
+from ..errors import ModelError, SettingsError
+from ..model.spec import ModelSpec, PopulationSpec
 from .portable import PortableRandom
-from .spec import ModelSpec, PopulationSpec
 
 __all__ = ["BuiltNetwork", "build_network", "check_units", "population_equations", "sweep_targets",
            "SweepTarget"]
@@ -45,7 +45,7 @@ class BuiltNetwork:
             ``{override key: value text}`` for keys given as ``sweepable`` to
             :func:`build_network`.
         """
-        from .units import parse_quantity
+        from ..units import parse_quantity
 
         args = {}
         for key, text in overrides.items():
@@ -390,7 +390,7 @@ _UNITS_CHECKED: set = set()
 
 
 def _units_key(raw) -> str:
-    from .units import parse_quantity
+    from ..units import parse_quantity
 
     def strip(node):
         if isinstance(node, dict):

@@ -28,7 +28,7 @@ import neo
 import numpy as np
 import quantities as pq
 
-from .errors import PinglabError
+from ..errors import PinglabError
 
 __all__ = ["atomic_run_dir", "write_json", "read_json", "write_spikes", "write_spike_arrays", "read_spikes",
            "DATA_FORMATS"]

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from ..errors import SettingsError
+from ...errors import SettingsError
 
 __all__ = [
     "RatioConfig",
@@ -127,8 +127,8 @@ def poisson_encode(
 
 def build_classifier(config: RatioConfig, n_inputs: int, n_classes: int):
     """Issue 5's three-layer network with ``config.n_exc`` E and the rest I hidden neurons."""
-    from ..spec import load_model
-    from .networks import EIClassifier, classifier_model
+    from ...model.spec import load_model
+    from ..networks import EIClassifier, classifier_model
 
     spec = load_model("ei_hidden_cuba", {"n_total": str(config.n_hidden)})
     model = classifier_model(spec, n_inputs, n_classes)
@@ -166,7 +166,7 @@ def hidden_counts(spikes: torch.Tensor, n_exc: int) -> tuple[float, float]:
 
 @torch.no_grad()
 def _evaluate(net, x, y, dt_s, n_exc, batch=512):
-    from .networks import predict
+    from ..networks import predict
 
     correct, e_sp, i_sp, total_spikes, keep = 0, 0.0, 0.0, 0.0, []
     for i in range(0, len(x), batch):
@@ -192,7 +192,7 @@ def train_ratio_run(config: RatioConfig, data, log=None) -> dict:
     ``vr = {"initial": D0, "trained": D1}`` are ``[n_hidden, n_hidden]`` mean distances over the
     first ``vr_samples`` test samples (empty dict when ``vr_samples`` is 0).
     """
-    from .networks import readout_loss
+    from ..networks import readout_loss
 
     config.check()
     x_tr, y_tr, x_te, y_te = data

@@ -21,7 +21,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from .errors import PinglabError, SettingsError
+from ..errors import PinglabError, SettingsError
 
 __all__ = ["COMMANDS", "TASKS", "register", "handle"]
 
@@ -70,10 +70,10 @@ def handle(ns) -> int:
         import torch  # noqa: F401
     except ImportError:
         raise PinglabError("training needs torch. Fix: pip install 'pinglab-bio[train]'") from None
-    from .provenance import git_revision, package_versions, short_hash
-    from .runfolder import atomic_run_dir, write_json
-    from .runner import default_run_dir
-    from .train.loop import TrainConfig, train_classifier
+    from ..provenance import git_revision, package_versions, short_hash
+    from ..runs.folder import atomic_run_dir, write_json
+    from ..runs.result import default_run_dir
+    from ..train.loop import TrainConfig, train_classifier
 
     task = TASKS[ns.task]
     if ns.seed < 0:
@@ -87,11 +87,11 @@ def handle(ns) -> int:
         optimizer=ns.optimizer, schedule=ns.schedule, weight_noise=ns.weight_noise, surrogate=ns.surrogate,
         slope=ns.slope, damping=ns.damping, seed=ns.seed, dtype=ns.dtype, device=ns.device, limit=ns.limit,
     ).check()
-    from .data.datasets import DATASETS
+    from ..data.datasets import DATASETS
 
     if config.dataset not in DATASETS:
         raise SettingsError(f"unknown data set {config.dataset!r}. Fix: use one of {', '.join(DATASETS)}")
-    from .spec import load_model
+    from ..model.spec import load_model
 
     load_model(config.model)  # a bad model name fails here, before any folder exists
     settings = asdict(config)
@@ -121,11 +121,11 @@ def handle(ns) -> int:
 def _handle_reservoir(ns) -> int:
     from dataclasses import asdict
 
-    from .data.datasets import load_dataset
-    from .provenance import git_revision, package_versions
-    from .runfolder import atomic_run_dir, write_json
-    from .runner import default_run_dir
-    from .train.reservoir import ReservoirConfig, train_reservoir
+    from ..data.datasets import load_dataset
+    from ..provenance import git_revision, package_versions
+    from ..runs.folder import atomic_run_dir, write_json
+    from ..runs.result import default_run_dir
+    from ..train.reservoir import ReservoirConfig, train_reservoir
 
     config = ReservoirConfig(seed=ns.seed, epochs=ns.epochs if ns.epochs != 30 else ReservoirConfig.epochs,
                              n_train=ns.limit or ReservoirConfig.n_train)

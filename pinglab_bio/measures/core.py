@@ -25,7 +25,7 @@ import quantities as pq
 import scipy.signal
 from elephant.spike_train_correlation import spike_time_tiling_coefficient
 
-from .errors import PinglabError
+from ..errors import PinglabError
 
 __all__ = [
     "GAMMA_BAND",

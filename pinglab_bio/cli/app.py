@@ -14,7 +14,7 @@ import traceback
 import warnings
 from pathlib import Path
 
-from .errors import PinglabError, SettingsError
+from ..errors import PinglabError, SettingsError
 
 __all__ = ["main", "build_parser"]
 
@@ -25,10 +25,10 @@ EXIT_FAILURE = 1
 # ``register(subparsers)`` (adds its parser, whose parser_class raises SettingsError) and
 # ``handle(ns) -> int``; raise PinglabError for bad input.
 COMMAND_MODULES: tuple[str, ...] = (
-    "pinglab_bio.cli_devices",
-    "pinglab_bio.cli_sweep",
-    "pinglab_bio.cli_analyze",
-    "pinglab_bio.cli_train",
+    "pinglab_bio.cli.devices",
+    "pinglab_bio.cli.sweep",
+    "pinglab_bio.cli.analyze",
+    "pinglab_bio.cli.train",
 )
 
 
@@ -38,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .paths import list_protocols
+    from ..paths import list_protocols
 
     parser = _Parser(prog="pinglab-bio", description="Brian2 toolkit for E/I networks and PING gamma.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -64,8 +64,8 @@ def _plugin_for(command: str):
 
 
 def _cmd_models() -> int:
-    from .paths import catalogue_dir, list_models
-    from .spec import load_model
+    from ..model.spec import load_model
+    from ..paths import catalogue_dir, list_models
 
     for name in list_models():
         spec = load_model(name)
@@ -76,8 +76,8 @@ def _cmd_models() -> int:
 
 
 def _cmd_protocols() -> int:
-    from .paths import list_protocols
-    from .protocol import load_protocol
+    from ..paths import list_protocols
+    from ..workflow.protocol import load_protocol
 
     for name in list_protocols():
         doc = (load_protocol(name).__doc__ or "").strip().splitlines()
@@ -86,7 +86,7 @@ def _cmd_protocols() -> int:
 
 
 def _cmd_show(run_dir: str) -> int:
-    from .runfolder import read_json
+    from ..runs.folder import read_json
 
     folder = Path(run_dir)
     if not folder.is_dir():
@@ -117,8 +117,8 @@ def _print_metrics(metrics: dict, indent: str = ""):
 
 
 def _cmd_run(protocol: str | None, args: list[str]) -> int:
-    from .paths import list_protocols
-    from .protocol import load_protocol, parse_protocol_args, protocol_parser, run_protocol
+    from ..paths import list_protocols
+    from ..workflow.protocol import load_protocol, parse_protocol_args, protocol_parser, run_protocol
 
     if protocol in (None, "-h", "--help"):
         print("usage: pinglab-bio run PROTOCOL [options]   (PROTOCOL --help lists its options)")

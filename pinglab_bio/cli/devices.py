@@ -16,7 +16,7 @@ def handle(ns) -> int:
     """Print one line per device; exit 0 (the listing itself is the answer)."""
     import brian2
 
-    from .devices import list_devices
+    from ..sim.devices import list_devices
 
     print(f"brian2 {brian2.__version__}")
     for status in list_devices():

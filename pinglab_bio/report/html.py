@@ -151,7 +151,7 @@ def write_text_atomic(path: Path, text: str) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    from .runfolder import usual_mode
+    from ..runs.folder import usual_mode
 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:

@@ -26,8 +26,8 @@ import quantities as pq
 import scipy.signal
 import scipy.stats
 
-from .errors import PinglabError
-from .measures import check_spiketrains
+from ..errors import PinglabError
+from .core import check_spiketrains
 
 __all__ = ["PAIR_CLASSES", "van_rossum_matrix", "paired_van_rossum", "van_rossum_by_class",
            "PairClassDistances", "on_grid"]

@@ -3,7 +3,7 @@
 A protocol file in ``protocols/`` looks like::
 
     \"\"\"Which question it answers.\"\"\"
-    from pinglab_bio.protocol import Param, main
+    from pinglab_bio.workflow.protocol import Param, main
 
     PARAMETERS = {"dt": Param("0.1 ms", "integration step", kind="time"), ...}
 
@@ -30,13 +30,13 @@ from types import ModuleType
 
 from brian2.units.fundamentalunits import fail_for_dimension_mismatch
 
-from .errors import PinglabError, SettingsError
-from .paths import find_protocol, import_script, list_protocols
-from .provenance import short_hash
-from .runfolder import atomic_run_dir, write_json
-from .runner import default_run_dir
-from .spec import check_run_settings, load_model
-from .units import parse_quantity
+from ..errors import PinglabError, SettingsError
+from ..model.spec import check_run_settings, load_model
+from ..paths import find_protocol, import_script, list_protocols
+from ..provenance import short_hash
+from ..runs.folder import atomic_run_dir, write_json
+from ..runs.result import default_run_dir
+from ..units import parse_quantity
 
 __all__ = ["Param", "load_protocol", "protocol_parser", "parse_protocol_args", "run_protocol", "main",
            "simulation_parameters", "simulate_kwargs", "require_torch",
@@ -165,7 +165,7 @@ def parse_protocol_args(module: ModuleType, argv, prog: str) -> tuple[dict, dict
     if "dt" in params and "duration" in params:
         check_run_settings(params["dt"], params["duration"])
     if "device" in params:
-        from .devices import check_device
+        from ..sim.devices import check_device
 
         check_device(params["device"], params.get("target", "numpy"), params.get("threads"))
     if hasattr(module, "check"):
@@ -197,7 +197,7 @@ def run_protocol(module: ModuleType, params: dict, *, out=None, quiet: bool = Fa
 
 def main(path_or_name, argv=None) -> int:
     """Entry point of ``python protocols/<name>.py``; same behaviour as ``pinglab-bio run``."""
-    from .cli import main as cli_main
+    from ..cli.app import main as cli_main
 
     name = Path(str(path_or_name)).stem
     return cli_main(["run", name, *(sys.argv[1:] if argv is None else argv)])
@@ -205,8 +205,8 @@ def main(path_or_name, argv=None) -> int:
 
 def simulation_parameters(*, model="ping_coba", dt="0.1 ms", duration="1 s", seed=0) -> dict:
     """The parameters every simulating protocol shares (model, dt, duration, seed, device, ...)."""
-    from .devices import DEVICES, TARGETS
-    from .runfolder import DATA_FORMATS
+    from ..runs.folder import DATA_FORMATS
+    from ..sim.devices import DEVICES, TARGETS
 
     return {
         "model": Param(model, "catalogue name or path of a model .toml", kind="model"),
@@ -239,6 +239,6 @@ def require_torch(torch_device: str = "cpu") -> None:
     except ImportError:
         raise SettingsError("this protocol trains torch networks, and torch is not installed. "
                             "Fix: pip install -e '.[train]'") from None
-    from .train.eideep import check_torch_device
+    from ..train.studies.ei_deep import check_torch_device
 
     check_torch_device(torch_device)

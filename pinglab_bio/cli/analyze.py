@@ -1,4 +1,4 @@
-"""The ``pinglab-bio analyze`` subcommand (a plugin module of :mod:`pinglab_bio.cli`).
+"""The ``pinglab-bio analyze`` subcommand (a plugin module of :mod:`pinglab_bio.cli.app`).
 
 ``pinglab-bio analyze RUN_DIR [RUN_DIR ...] [--report out.html] [--format html|md|json]``
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .errors import SettingsError
+from ..errors import SettingsError
 
 __all__ = ["COMMANDS", "register", "handle"]
 
@@ -34,8 +34,8 @@ def register(subparsers):
 
 
 def handle(ns) -> int:
-    from .analyze import analyze
-    from .report import write_text_atomic
+    from ..report.html import write_text_atomic
+    from ..workflow.analysis import analyze
 
     fmt = ns.fmt
     if ns.report is not None:

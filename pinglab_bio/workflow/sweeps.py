@@ -5,7 +5,7 @@ that have no finished folder under ``out/points/<label>/`` yet, and never touche
 have (so an interrupted sweep resumes where it stopped).
 
 On standalone devices the points are grouped by what shapes the generated code: dt, sizes,
-connectivity, equations, delays (any override :func:`~pinglab_bio.network.sweep_targets` calls
+connectivity, equations, delays (any override :func:`~pinglab_bio.sim.build.sweep_targets` calls
 structural) and the seed. Each group is built and compiled once, with the swept values as
 state variables; each point then reruns the same binary with its values passed as ``run_args``.
 On the runtime device every point is simply simulated.
@@ -26,10 +26,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import SettingsError
-from .runfolder import atomic_run_dir, read_json
-from .runner import check_simulation, measure_run, read_monitors, simulate, structure_key, write_run
-from .spec import ModelSpec, apply_overrides, parse_model
+from ..errors import SettingsError
+from ..model.spec import ModelSpec, apply_overrides, parse_model
+from ..runs.folder import atomic_run_dir, read_json
+from ..runs.result import check_simulation, measure_run, read_monitors, simulate, structure_key, write_run
 
 __all__ = ["Point", "run_points", "write_table", "summarize_sweep", "parse_grid", "grid_points",
            "load_sweep_file", "point_done", "SIM_KEYS"]
@@ -118,7 +118,7 @@ def load_sweep_file(path) -> tuple[dict[str, list[str]], dict]:
 
 def _display(key: str, texts: list[str]):
     """Numbers for the table and plot, in the unit of the first value."""
-    from .units import parse_quantity
+    from ..units import parse_quantity
 
     values = [parse_quantity(t) for t in texts]
     first = values[0]
@@ -176,7 +176,7 @@ def _compiles_once(device: str) -> bool:
 
 def _structure_of(spec: ModelSpec, point: Point, device: str) -> tuple[tuple, tuple]:
     """(structural overrides, swept keys) of a point: what forces a build, and what does not."""
-    from .network import sweep_targets
+    from ..sim.build import sweep_targets
 
     if not _compiles_once(device):
         return tuple(sorted(point.overrides.items())), ()
@@ -227,8 +227,8 @@ def _run_task_locked(task: dict) -> list[dict]:
 
     from brian2.devices.device import get_device
 
-    from .devices import use_device
-    from .network import build_network
+    from ..sim.build import build_network
+    from ..sim.devices import use_device
 
     structural = dict(task["structural"])
     swept = task["swept"]
@@ -447,7 +447,7 @@ def summarize_sweep(rows: list[dict], x: str, out: Path, *, xlabel: str, title: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .report import figure_tag, html_page, table
+    from ..report.html import figure_tag, html_page, table
 
     out = Path(out)
     write_table(rows, out / "results.csv")

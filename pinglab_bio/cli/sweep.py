@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import SettingsError
+from ..errors import SettingsError
 
 __all__ = ["COMMANDS", "register", "handle", "sweep_parser"]
 
@@ -77,7 +77,7 @@ def _check_grid(spec, grid: dict):
     """Every value must be accepted by the model (unit, key) before anything is written."""
     from brian2.units.fundamentalunits import have_same_dimensions
 
-    from .units import parse_quantity
+    from ..units import parse_quantity
 
     for key, values in grid.items():
         spec.with_overrides({key: values[0]})  # full validation of the key and its first value
@@ -101,11 +101,11 @@ def _check_grid(spec, grid: dict):
 
 def handle(ns) -> int:
     """Parse, check, then run the sweep; exit 0 when every point is finished."""
-    from .paths import list_protocols
-    from .protocol import load_protocol, parse_protocol_args
-    from .provenance import short_hash, utc_stamp
-    from .runfolder import read_json, write_json
-    from .sweeps import grid_points, load_sweep_file, parse_grid, run_points, summarize_sweep
+    from ..paths import list_protocols
+    from ..provenance import short_hash, utc_stamp
+    from ..runs.folder import read_json, write_json
+    from ..workflow.protocol import load_protocol, parse_protocol_args
+    from ..workflow.sweeps import grid_points, load_sweep_file, parse_grid, run_points, summarize_sweep
 
     if ns.protocol in (None, "-h", "--help"):
         sweep_parser().print_help()
@@ -178,7 +178,7 @@ def handle(ns) -> int:
         write_json(out / "sweep.json", plan)
     log(f"sweep {name}: {len(points)} points ({' × '.join(f'{k} {len(v)}' for k, v in grid.items())}"
         f"{f' × {seeds} seeds' if seeds > 1 else ''}) on {params['device']} → {out}")
-    from .protocol import simulate_kwargs
+    from ..workflow.protocol import simulate_kwargs
 
     rows = run_points(spec, points, out, sim_kwargs=simulate_kwargs(params), protocol=name,
                       data_format=params["data_format"], log=log, scheduler=scheduler, workers=workers)
@@ -189,7 +189,7 @@ def handle(ns) -> int:
         summarize_sweep(rows, x, out, xlabel=label, group=keys[1] if len(keys) == 2 else None,
                         title=f"{spec.name}: {' × '.join(keys)}")
     else:
-        from .sweeps import write_table
+        from ..workflow.sweeps import write_table
 
         write_table(rows, out / "results.csv")
     print(f"{len(rows)} points finished")

@@ -7,7 +7,7 @@ the units back.
 
 Two entry points:
 
-* :func:`export_network` turns a built and run :class:`~pinglab_bio.network.BuiltNetwork`
+* :func:`export_network` turns a built and run :class:`~pinglab_bio.sim.build.BuiltNetwork`
   (a model file's network) into spikes ``[trials, steps, neurons]``, recorded states, dense
   weight matrices ``[n_source, n_target]`` with Dale sign masks, and parameters;
   :func:`import_weights` writes weights (and per-neuron values) back into such a network built
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import PinglabError, SettingsError
+from ..errors import PinglabError, SettingsError
 
 __all__ = ["Exported", "export_network", "import_weights", "simulate_brian2", "dale_signs",
            "save_exported", "load_exported"]
@@ -86,7 +86,7 @@ def _si(q) -> np.ndarray:
 
 
 def _provenance(dt, seed, device) -> dict:
-    from .provenance import package_versions
+    from ..provenance import package_versions
 
     return {"dt_s": float(dt), "seed": seed, "device": device, "versions": package_versions()}
 
@@ -96,7 +96,7 @@ def export_network(built, *, dt, seed=None, device: str = "runtime", duration=No
 
     Parameters
     ----------
-    built : pinglab_bio.network.BuiltNetwork
+    built : pinglab_bio.sim.build.BuiltNetwork
     dt : brian2 Quantity
         The step the network was run at.
     seed : int, optional
@@ -154,7 +154,7 @@ def import_weights(built, weights: dict, *, units: dict | None = None, values: d
 
     Parameters
     ----------
-    built : pinglab_bio.network.BuiltNetwork
+    built : pinglab_bio.sim.build.BuiltNetwork
     weights : dict
         ``{pathway: array [n_source, n_target]}`` in SI units; entries without a synapse in
         ``built`` must be zero.
@@ -164,7 +164,7 @@ def import_weights(built, weights: dict, *, units: dict | None = None, values: d
     values : dict, optional
         ``{pop: {var: array [n]}}`` per-neuron values in SI units.
     """
-    from .units import parse_quantity
+    from ..units import parse_quantity
 
     for name, w in weights.items():
         if name not in built.synapses:
@@ -365,7 +365,7 @@ def save_exported(exported: Exported, folder):
 
     from safetensors.numpy import save_file
 
-    from .runfolder import write_json
+    from ..runs.folder import write_json
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -389,7 +389,7 @@ def load_exported(folder) -> Exported:
 
     from safetensors.numpy import load_file
 
-    from .runfolder import read_json
+    from ..runs.folder import read_json
 
     folder = Path(folder)
     if not (folder / "arrays.safetensors").is_file():

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import quantities as pq  # noqa: E402
 
-from .measures import GAMMA_BAND, welch_psd  # noqa: E402
+from ..measures.core import GAMMA_BAND, welch_psd  # noqa: E402
 
 __all__ = ["run_figures", "raster", "rates_figure", "psd_figure", "POPULATION_COLORS", "save_figure",
            "spectra_figure", "spectrogram_figure", "van_rossum_figure", "drift_figure", "metric_figure"]

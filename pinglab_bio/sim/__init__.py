@@ -1,0 +1,1 @@
+"""Simulation: the only Brian2 builder, the devices, portable random numbers and run sessions."""

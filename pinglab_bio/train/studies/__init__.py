@@ -1,0 +1,1 @@
+"""Study configurations of the training layer: the E:I-ratio studies and the deep E–I layers."""

@@ -1,0 +1,1 @@
+"""Workflows: the protocol framework, parameter sweeps (local or on Dask) and analysis dispatch."""
