@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import quantities as pq
 
-from pinglab_bio.measures import core as m
 from pinglab_bio.errors import PinglabError
+from pinglab_bio.measures import core as m
 from pinglab_bio.measures.dissimilarity import paired_van_rossum
 from pinglab_bio.report.figures import drift_figure, spectra_figure
 from pinglab_bio.report.html import figure_tag, model_section, provenance_section, table

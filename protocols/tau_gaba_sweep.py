@@ -9,7 +9,8 @@ ms), with the E rate falling alongside. Writes one run folder per point under po
 import numpy as np
 
 from pinglab_bio.workflow.protocol import Param, main, simulate_kwargs, simulation_parameters
-from pinglab_bio.workflow.sweeps import Point, run_points, summarize_sweep
+from pinglab_bio.workflow.sweep_summary import summarize_sweep
+from pinglab_bio.workflow.sweeps import Point, run_points
 
 PARAMETERS = {
     **simulation_parameters(model="ping_coba", dt="0.1 ms", duration="1 s", seed=0),

@@ -6,8 +6,8 @@ import shutil
 import brian2
 import pytest
 
-from pinglab_bio.sim import devices
 from pinglab_bio.cli.app import main
+from pinglab_bio.sim import devices
 from pinglab_bio.sim.devices import (
     DeviceError,
     _claim_folder,

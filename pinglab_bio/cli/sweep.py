@@ -105,7 +105,8 @@ def handle(ns) -> int:
     from ..provenance import short_hash, utc_stamp
     from ..runs.folder import read_json, write_json
     from ..workflow.protocol import load_protocol, parse_protocol_args
-    from ..workflow.sweeps import grid_points, load_sweep_file, parse_grid, run_points, summarize_sweep
+    from ..workflow.sweep_summary import summarize_sweep
+    from ..workflow.sweeps import grid_points, load_sweep_file, parse_grid, run_points
 
     if ns.protocol in (None, "-h", "--help"):
         sweep_parser().print_help()
@@ -189,7 +190,7 @@ def handle(ns) -> int:
         summarize_sweep(rows, x, out, xlabel=label, group=keys[1] if len(keys) == 2 else None,
                         title=f"{spec.name}: {' × '.join(keys)}")
     else:
-        from ..workflow.sweeps import write_table
+        from ..workflow.sweep_summary import write_table
 
         write_table(rows, out / "results.csv")
     print(f"{len(rows)} points finished")

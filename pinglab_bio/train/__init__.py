@@ -16,36 +16,29 @@ Public API (see docs/readme/training.md):
 * reservoir mode: :mod:`pinglab_bio.train.reservoir` (``ReservoirConfig``, ``train_reservoir``).
 """
 
-from .derive import (
-    DerivationError,
-    NetworkModel,
-    PathwayModel,
-    PopulationModel,
-    damp_gradient,
-    derive_network,
-    init_network_state,
-    network_step,
-    run_network,
-)
-from .loop import (
-    TrainConfig,
-    build_classifier,
-    encode_split,
-    evaluate_brian2,
-    evaluate_torch,
-    load_checkpoint,
-    save_checkpoint,
-    train_classifier,
-)
-from .networks import (
-    EIClassifier,
-    baseline_model,
-    classifier_model,
-    network_model_from_spec,
-    predict,
-    readout_loss,
-)
-from .surrogates import SURROGATES, get_surrogate, spike
+import importlib
+
+# Names are imported on first use, so that ``pinglab_bio.train.bridge`` (export and import, no
+# torch) works where torch is not installed.
+_HOMES = {
+    **dict.fromkeys(("DerivationError", "derive_network", "init_network_state", "network_step",
+                     "run_network", "damp_gradient"), "derive"),
+    **dict.fromkeys(("NetworkModel", "PathwayModel", "PopulationModel"), "..model.network"),
+    **dict.fromkeys(("TrainConfig", "build_classifier", "encode_split", "evaluate_brian2", "evaluate_torch",
+                     "load_checkpoint", "save_checkpoint", "train_classifier"), "loop"),
+    **dict.fromkeys(("EIClassifier", "baseline_model", "classifier_model", "network_model_from_spec",
+                     "predict", "readout_loss"), "networks"),
+    **dict.fromkeys(("SURROGATES", "get_surrogate", "spike"), "surrogates"),
+}
+
+
+def __getattr__(name):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(home if home.startswith("..") else "." + home, __name__)
+    return getattr(module, name)
+
 
 __all__ = [
     "spike", "get_surrogate", "SURROGATES",

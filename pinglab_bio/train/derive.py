@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from ..errors import PinglabError
+from ..model.network import NetworkModel, PathwayModel, PopulationModel
 from .surrogates import get_surrogate, scale_grad
 
 __all__ = ["DerivationError", "PopulationModel", "PathwayModel", "NetworkModel", "DerivedPopulation",
@@ -46,48 +47,6 @@ __all__ = ["DerivationError", "PopulationModel", "PathwayModel", "NetworkModel",
 
 class DerivationError(PinglabError):
     """A model statement cannot be turned into a torch step."""
-
-
-# ------------------------------------------------------------------------------------------
-# descriptions with units: the single source both engines are built from
-
-
-@dataclass(frozen=True)
-class PopulationModel:
-    """A neuron population as Brian2 sees it (strings and quantities with units).
-
-    ``threshold`` may be empty (a non-spiking population such as a leaky-integrator readout).
-    """
-
-    name: str
-    n: int
-    equations: object  # Brian2 equation string or brian2.Equations
-    threshold: str
-    reset: str
-    refractory: object  # brian2 Quantity (time)
-    method: str
-    namespace: dict
-
-
-@dataclass(frozen=True)
-class PathwayModel:
-    """Synapses ``source → target`` with per-synapse weight ``w``; ``source`` may be ``"input"``."""
-
-    name: str
-    source: str
-    target: str
-    on_pre: str
-    delay: object  # brian2 Quantity (time)
-    weight_unit: object  # brian2 Unit of w
-
-
-@dataclass(frozen=True)
-class NetworkModel:
-    """Populations and pathways of a network; ``n_inputs`` external spike sources."""
-
-    populations: dict
-    pathways: dict
-    n_inputs: int = 0
 
 
 # ------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import SettingsError
+from ..model.lower import on_pre_target, population_model, variable_unit
 from ..model.spec import ModelSpec, load_model
 from .derive import (
     NetworkModel,
@@ -40,12 +41,7 @@ dI/dt = -I/tau_syn : 1
 
 
 def _pop_model(spec: ModelSpec, pop: str, name: str, n: int) -> PopulationModel:
-    from ..sim.build import _namespace, population_equations
-
-    p = spec.populations[pop]
-    return PopulationModel(name=name, n=n, equations=population_equations(spec, pop),
-                           threshold=p.threshold, reset=p.reset, refractory=p.refractory,
-                           method=p.method, namespace=_namespace(spec, pop))
+    return population_model(spec, pop, name, n, drive=False)
 
 
 def classifier_model(spec: ModelSpec | str, n_inputs: int, n_outputs: int, *, hidden: str = "ei",
@@ -110,25 +106,17 @@ def classifier_model(spec: ModelSpec | str, n_inputs: int, n_outputs: int, *, hi
                                           _var_unit(spec, "exc", var))}
     for name, path in spec.pathways.items():
         paths[name] = PathwayModel(name, path.source, path.target, path.on_pre, path.delay,
-                                   _var_unit(spec, path.target, _post_var(path.on_pre)))
+                                   _var_unit(spec, path.target, on_pre_target(path.on_pre)))
     for pop in ("exc", "inh")[: 1 + bool(n_inh)]:
         paths[f"{pop}_to_out"] = PathwayModel(f"{pop}_to_out", pop, "out", "I_post += w", zero, None)
     return NetworkModel(populations=pops, pathways=paths, n_inputs=n_inputs)
 
 
-def _post_var(on_pre: str) -> str:
-    return on_pre.split("_post")[0].strip()
-
-
 def _var_unit(spec: ModelSpec, pop: str, var: str):
-    from brian2 import Equations
-    from brian2.units.fundamentalunits import get_unit
-
-    eqs = Equations(spec.populations[pop].equations)
-    if var not in eqs.names:
-        raise SettingsError(f"input variable '{var}' is not a variable of population '{pop}' of "
-                            f"model '{spec.name}'. Fix: use one of {', '.join(sorted(eqs.names))}")
-    return get_unit(eqs[var].dim)
+    try:
+        return variable_unit(spec, pop, var)
+    except SettingsError as err:
+        raise SettingsError(f"input variable {err}") from None
 
 
 def max_over_time(trace: torch.Tensor) -> torch.Tensor:
@@ -238,7 +226,7 @@ def network_model_from_spec(spec: ModelSpec | str) -> NetworkModel:
         spec = load_model(spec)
     pops = {pop: _pop_model(spec, pop, pop, p.n) for pop, p in spec.populations.items()}
     paths = {name: PathwayModel(name, path.source, path.target, path.on_pre, path.delay,
-                                _var_unit(spec, path.target, _post_var(path.on_pre)))
+                                _var_unit(spec, path.target, on_pre_target(path.on_pre)))
              for name, path in spec.pathways.items()}
     return NetworkModel(populations=pops, pathways=paths, n_inputs=0)
 

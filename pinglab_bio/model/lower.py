@@ -1,0 +1,91 @@
+"""Lowering: a validated :class:`~pinglab_bio.model.spec.ModelSpec` → :class:`NetworkModel`.
+
+This is the one place where a model file becomes the form every engine consumes. The drive's
+internal variables (``<var>_tonic``, ``<var>_ou``) join the population's equations, and its
+constants (``<var>_ou_mean``, ...) and the bounds of uniform initial values join the namespace.
+"""
+
+from __future__ import annotations
+
+from brian2 import Equations
+from brian2.units.fundamentalunits import DIMENSIONLESS, get_unit
+
+from ..errors import SettingsError
+from .network import NetworkModel, PathwayModel, PopulationModel
+from .spec import ModelSpec
+
+__all__ = ["lower", "population_model", "pathway_model", "population_equations", "population_namespace",
+           "unit_of", "variable_unit", "on_pre_target"]
+
+
+def unit_of(q):
+    """The Brian2 unit of a quantity (``1`` for a dimensionless one)."""
+    dim = getattr(q, "dim", DIMENSIONLESS)
+    return get_unit(dim)
+
+
+def population_equations(spec: ModelSpec, pop: str) -> Equations:
+    """The population's equations plus the internal variables its drive needs."""
+    eqs = Equations(spec.populations[pop].equations)
+    drive = spec.drives.get(pop)
+    if drive is not None and drive.kind == "tonic_ou":
+        unit = repr(eqs[drive.variable].unit)
+        eqs = eqs + Equations(f"{drive.variable}_tonic : {unit} (constant)\n{drive.variable}_ou : {unit}")
+    return eqs
+
+
+def population_namespace(spec: ModelSpec, pop: str) -> dict:
+    """Shared and own parameters, the bounds of uniform initial values and the drive's constants."""
+    ns = dict(spec.namespace(pop))
+    for var, init in spec.populations[pop].init.items():
+        if init[0] == "uniform":
+            ns[f"init_{var}_low"], ns[f"init_{var}_high"] = init[1], init[2]
+    drive = spec.drives.get(pop)
+    if drive is not None and drive.kind == "tonic_ou":
+        for key in ("mean", "sigma", "tau"):
+            ns[f"{drive.variable}_ou_{key}"] = drive.values[key]
+        ns[f"{drive.variable}_ou_heterogeneity"] = drive.values["heterogeneity"]
+    return ns
+
+
+def variable_unit(spec: ModelSpec, pop: str, var: str):
+    """The unit of variable ``var`` of population ``pop``; SettingsError naming the valid ones."""
+    eqs = Equations(spec.populations[pop].equations)
+    if var not in eqs.names:
+        raise SettingsError(f"'{var}' is not a variable of population '{pop}' of model '{spec.name}'. "
+                            f"Fix: use one of {', '.join(sorted(eqs.names))}")
+    return get_unit(eqs[var].dim)
+
+
+def on_pre_target(on_pre: str) -> str:
+    """The target variable of an ``on_pre`` statement ``var_post += w``."""
+    return on_pre.split("_post")[0].strip()
+
+
+def population_model(spec: ModelSpec, pop: str, name: str | None = None, n: int | None = None, *,
+                     drive: bool = True) -> PopulationModel:
+    """Population ``pop`` of a model file, optionally renamed or resized.
+
+    With ``drive=False`` the population keeps its equations (drive variables included, so a
+    caller can set them) but has no drive process and no initial-value rule: what a trained
+    network, whose state is given as values, needs.
+    """
+    p = spec.populations[pop]
+    return PopulationModel(name=name or pop, n=p.n if n is None else n,
+                           equations=population_equations(spec, pop), threshold=p.threshold, reset=p.reset,
+                           refractory=p.refractory, method=p.method,
+                           namespace=population_namespace(spec, pop), init=dict(p.init) if drive else {},
+                           drive=spec.drives.get(pop) if drive else None)
+
+
+def pathway_model(spec: ModelSpec, name: str) -> PathwayModel:
+    """Pathway ``name`` of a model file, with its weight and connectivity."""
+    path = spec.pathways[name]
+    return PathwayModel(name, path.source, path.target, path.on_pre, path.delay,
+                        unit_of(path.weight), weight=path.weight, p=path.p, in_degree=path.in_degree)
+
+
+def lower(spec: ModelSpec) -> NetworkModel:
+    """Every population and pathway of a model file, in file order, with no external inputs."""
+    return NetworkModel(populations={pop: population_model(spec, pop) for pop in spec.populations},
+                        pathways={name: pathway_model(spec, name) for name in spec.pathways}, n_inputs=0)
