@@ -15,13 +15,48 @@ from .network import NetworkModel, PathwayModel, PopulationModel
 from .spec import ModelSpec
 
 __all__ = ["lower", "population_model", "pathway_model", "population_equations", "population_namespace",
-           "unit_of", "variable_unit", "on_pre_target"]
+           "unit_of", "unit_text", "variable_unit", "on_pre_target", "drive_update", "drive_init",
+           "is_conductance"]
 
 
 def unit_of(q):
     """The Brian2 unit of a quantity (``1`` for a dimensionless one)."""
     dim = getattr(q, "dim", DIMENSIONLESS)
     return get_unit(dim)
+
+
+def unit_text(q) -> str:
+    """The unit of a quantity as Brian2 equation text (``"siemens"``, ``"1"``)."""
+    return "1" if getattr(q, "dim", DIMENSIONLESS) is DIMENSIONLESS else repr(unit_of(q))
+
+
+def is_conductance(q) -> bool:
+    from brian2 import siemens
+
+    return getattr(q, "dim", DIMENSIONLESS) == siemens.dim
+
+
+def drive_update(drive, xi: str = "randn()") -> str:
+    """The statement a tonic + Ornstein–Uhlenbeck drive runs at the start of every step.
+
+    It is the exact OU transition over one step (mean 0, stationary sd sigma, for any dt);
+    ``xi`` is the source of standard normal numbers (Brian2's ``randn()`` or a function of
+    CPU-drawn numbers). A conductance drive is clipped at zero.
+    """
+    var = drive.variable
+    update = (f"{var}_ou = {var}_ou*exp(-dt/{var}_ou_tau) "
+              f"+ {var}_ou_sigma*sqrt(1 - exp(-2*dt/{var}_ou_tau))*{xi}\n")
+    if is_conductance(drive.values["mean"]):
+        return update + f"{var} = clip({var}_tonic + {var}_ou, 0*{var}_ou_mean, inf*{var}_ou_mean)"
+    return update + f"{var} = {var}_tonic + {var}_ou"
+
+
+def drive_init(drive) -> dict:
+    """``{variable: expression}`` of the drive's initial state: a tonic level spread uniformly by
+    ±heterogeneity, and the OU part drawn from its stationary law."""
+    var = drive.variable
+    return {f"{var}_tonic": f"{var}_ou_mean*(1 + {var}_ou_heterogeneity*(2*rand() - 1))",
+            f"{var}_ou": f"{var}_ou_sigma*randn()"}
 
 
 def population_equations(spec: ModelSpec, pop: str) -> Equations:
@@ -82,7 +117,8 @@ def pathway_model(spec: ModelSpec, name: str) -> PathwayModel:
     """Pathway ``name`` of a model file, with its weight and connectivity."""
     path = spec.pathways[name]
     return PathwayModel(name, path.source, path.target, path.on_pre, path.delay,
-                        unit_of(path.weight), weight=path.weight, p=path.p, in_degree=path.in_degree)
+                        unit_of(path.weight), weight=path.weight, p=path.p, in_degree=path.in_degree,
+                        namespace=dict(spec.parameters))
 
 
 def lower(spec: ModelSpec) -> NetworkModel:

@@ -45,6 +45,7 @@ class PathwayModel:
 
     ``weight`` (a quantity), ``p`` or ``in_degree`` describe the connectivity of a model file;
     networks whose weights are given as matrices (trained classifiers) leave them None.
+    ``namespace`` holds the constants ``on_pre`` may use (a model file's shared parameters).
     """
 
     name: str
@@ -56,6 +57,7 @@ class PathwayModel:
     weight: object = None
     p: float | None = None
     in_degree: int | None = None
+    namespace: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,8 @@ class ModelSpec:
     pathways: dict
     drives: dict
     overrides: dict = field(default_factory=dict)
+    #: the text and value units Brian2's unit check depended on (see :mod:`pinglab_bio.model.check`)
+    units_key: str = field(default="", repr=False, compare=False)
 
     @property
     def sha256(self) -> str:
@@ -134,7 +136,8 @@ class ModelSpec:
         """A new, re-validated spec with ``overrides`` (see :func:`apply_overrides`) applied."""
         merged = {**self.overrides, **overrides}
         raw = apply_overrides(self._original_raw(), merged, self._where())
-        return parse_model(raw, source=self.source, path=self.path, overrides=merged)
+        return parse_model(raw, source=self.source, path=self.path, overrides=merged,
+                           units_checked=self.units_key)
 
     def _original_raw(self) -> dict:
         return tomllib.loads(self.source)
@@ -520,8 +523,12 @@ def _drive(where: str, pop: str, section: dict, populations: dict) -> DriveSpec:
 
 
 def parse_model(raw: dict, *, source: str = "", path: str | None = None,
-                overrides: dict | None = None) -> ModelSpec:
-    """Validate a raw model dict (as read from TOML) and return a :class:`ModelSpec`."""
+                overrides: dict | None = None, units_checked: str | None = None) -> ModelSpec:
+    """Validate a raw model dict (as read from TOML) and return a :class:`ModelSpec`.
+
+    ``units_checked`` is the :attr:`ModelSpec.units_key` of a model that passed Brian2's unit
+    check; a model with the same key (same text, values of the same units) is not checked again.
+    """
     where = path or "model"
     _check_keys(where, "top level", raw, TOP_KEYS)
     meta = raw.get("model", {})
@@ -547,14 +554,16 @@ def parse_model(raw: dict, *, source: str = "", path: str | None = None,
     drive = raw.get("drive", {})
     _check_keys(where, "drive", drive, set(POPULATIONS))
     drives = {pop: _drive(where, pop, s, populations) for pop, s in drive.items()}
+    from .check import check_units, units_key
+
+    key = units_key(raw)
     spec = ModelSpec(
         name=name, description=meta.get("description", ""), path=path, source=source, raw=raw,
         parameters=shared, populations=populations, pathways=pathways, drives=drives,
-        overrides=dict(overrides or {}),
+        overrides=dict(overrides or {}), units_key=key,
     )
-    from ..sim.build import check_units  # deferred: network imports this module
-
-    check_units(spec)
+    if key != units_checked:  # the same text with values of the same units passed before
+        check_units(spec)
     return spec
 
 

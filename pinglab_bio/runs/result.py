@@ -11,11 +11,13 @@ import neo
 import numpy as np
 import quantities as pq
 
-from ..sim.devices import use_device
 from ..errors import PinglabError, SettingsError
 from ..measures.core import summarize_arrays
-from ..sim.build import build_network
+from ..model.spec import ModelSpec, check_run_settings, load_model
 from ..provenance import git_revision, package_versions, short_hash, utc_stamp
+from ..sim.build import build_network
+from ..sim.session import open_session, read_monitors
+from ..units import parse_quantity, quantity_to_json
 from .folder import (
     DATA_FORMATS,
     atomic_run_dir,
@@ -26,11 +28,9 @@ from .folder import (
     write_spike_arrays,
     write_spikes,
 )
-from ..model.spec import ModelSpec, check_run_settings, load_model
-from ..units import parse_quantity, quantity_to_json
 
 __all__ = ["RunResult", "simulate", "write_run", "save_run", "load_run", "default_run_dir", "describe",
-           "check_simulation", "structure_key", "read_monitors", "measure_run"]
+           "check_simulation", "structure_key", "measure_run"]
 
 
 class RunResult:
@@ -192,11 +192,9 @@ def simulate(spec: ModelSpec | str, *, dt="0.1 ms", duration="1 s", seed: int = 
         threads=threads)
     key = structure_key(spec, dt_q, dur_q, portable=portable_random, record=record)
     timings = {}
-    with use_device(device, target=target, build_key=key, threads=threads,
-                    portable=portable_random) as session:
+    with open_session(device, seed=seed, target=target, build_key=key, threads=threads,
+                      portable=portable_random) as session:
         t0 = time.perf_counter()
-        if device != "genn":
-            brian2.seed(seed)  # brian2genn cannot seed its generator: use --portable-random there
         built = build_network(spec, dt=dt_q, seed=seed, record=record, portable=portable_random,
                               duration=dur_q)
         timings["build_s"] = time.perf_counter() - t0
@@ -206,20 +204,10 @@ def simulate(spec: ModelSpec | str, *, dt="0.1 ms", duration="1 s", seed: int = 
         session.finish()
         timings["run_s"] = time.perf_counter() - t0
         timings.update(session.timers)
-        raw = read_monitors(spec, built, record)
+        raw = read_monitors(built, record)
     return measure_run(spec, raw, dt_q=dt_q, dur_q=dur_q, transient_q=transient_q, seed=seed, device=device,
                        target=target, timings=timings, threads=threads, portable_random=portable_random,
                        portable_bytes=built.portable_bytes, build_dir=session.build_dir)
-
-
-def read_monitors(spec: ModelSpec, built, record=None) -> tuple[dict, dict]:
-    """``(spikes, states)`` arrays out of a finished network's monitors."""
-    spikes = {pop: (spec.populations[pop].n, np.asarray(mon.i[:]), np.asarray(mon.t[:] / brian2.second))
-              for pop, mon in built.spike_monitors.items()}
-    states = {pop: {"t_s": np.asarray(mon.t[:] / brian2.second),
-                    **{var: np.asarray(getattr(mon, var)[:]) for var in record[pop]["variables"]}}
-              for pop, mon in built.state_monitors.items()}
-    return spikes, states
 
 
 def measure_run(spec: ModelSpec, raw: tuple[dict, dict], *, dt_q, dur_q, transient_q, seed: int,

@@ -1,29 +1,42 @@
-"""Build a Brian2 network from a validated :class:`~pinglab_bio.model.spec.ModelSpec`.
+"""The one Brian2 builder: a :class:`~pinglab_bio.model.network.NetworkModel` → Brian2 objects.
 
-dt is passed to every object explicitly (``dt=...``); nothing here reads or writes
-``defaultclock``. Drive noise is updated by the exact Ornstein–Uhlenbeck transition over one
-step, so its statistics do not depend on dt.
+Every Brian2 network of the toolkit is made here: the network of a model file that
+``pinglab-bio run`` simulates, its compile-once sweep variant, and the trained networks the
+training layer checks in the simulator (trials side by side, weights given as matrices,
+external input spikes). dt is passed to every object explicitly; nothing here reads or writes
+``defaultclock`` except on devices whose templates require it. Drive noise is updated by the
+exact Ornstein–Uhlenbeck transition over one step, so its statistics do not depend on dt.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
-from brian2 import Equations, Network, NeuronGroup, PoissonInput, SpikeMonitor, StateMonitor, Synapses, prefs
+from brian2 import (
+    Equations,
+    Network,
+    NeuronGroup,
+    PoissonInput,
+    SpikeGeneratorGroup,
+    SpikeMonitor,
+    StateMonitor,
+    Synapses,
+)
 
 from ..errors import ModelError, SettingsError
-from ..model.spec import ModelSpec, PopulationSpec
+from ..model.lower import drive_init, drive_update, lower, unit_of, unit_text
+from ..model.network import INPUT, NetworkModel, PathwayModel, PopulationModel
+from ..model.spec import ModelSpec
+from .devices import clock_arguments
 from .portable import PortableRandom
 
-__all__ = ["BuiltNetwork", "build_network", "check_units", "population_equations", "sweep_targets",
-           "SweepTarget"]
+__all__ = ["BuiltNetwork", "build", "build_network", "sweep_targets", "SweepTarget"]
 
 
 @dataclass
 class BuiltNetwork:
-    """The Brian2 objects of one model instance, by role."""
+    """The Brian2 objects of one network instance, by role."""
 
     network: Network
     groups: dict
@@ -35,6 +48,8 @@ class BuiltNetwork:
     sweep_vars: dict = field(default_factory=dict)
     #: bytes of random numbers drawn on the CPU (``portable=True``), by purpose.
     portable_bytes: dict = field(default_factory=dict)
+    #: copies of the network side by side (population ``p`` holds ``trials * n`` neurons)
+    trials: int = 1
 
     def run_args(self, overrides: dict) -> dict:
         """``{group.var view: value}`` for a standalone rerun with these swept values.
@@ -58,29 +73,12 @@ class BuiltNetwork:
         return args
 
 
-def population_equations(spec: ModelSpec, pop: str) -> Equations:
-    """The population's equations plus the internal variables its drive needs."""
-    eqs = Equations(spec.populations[pop].equations)
-    drive = spec.drives.get(pop)
-    if drive is not None and drive.kind == "tonic_ou":
-        unit = repr(eqs[drive.variable].unit)
-        eqs = eqs + Equations(f"{drive.variable}_tonic : {unit} (constant)\n{drive.variable}_ou : {unit}")
-    return eqs
-
-
 @dataclass(frozen=True)
 class SweepTarget:
     """Where a swept model value lives in the network: a population's or pathway's name."""
 
     owner: str          # population ("exc") or pathway ("exc_to_inh") name
     variable: str       # name inside that Brian2 object (namespace constant or ``w``)
-
-
-def _unit_text(q) -> str:
-    from brian2.units.fundamentalunits import DIMENSIONLESS
-
-    dim = getattr(q, "dim", DIMENSIONLESS)
-    return "1" if dim is DIMENSIONLESS else repr(_unit_of(q))
 
 
 def _uses(text: str, name: str) -> bool:
@@ -122,128 +120,102 @@ def sweep_targets(spec: ModelSpec, key: str) -> list[SweepTarget] | None:
     return None
 
 
-def _namespace(spec: ModelSpec, pop: str) -> dict:
-    ns = dict(spec.namespace(pop))
-    for var, init in spec.populations[pop].init.items():
-        if init[0] == "uniform":
-            ns[f"init_{var}_low"], ns[f"init_{var}_high"] = init[1], init[2]
-    drive = spec.drives.get(pop)
-    if drive is not None and drive.kind == "tonic_ou":
-        for key in ("mean", "sigma", "tau"):
-            ns[f"{drive.variable}_ou_{key}"] = drive.values[key]
-        ns[f"{drive.variable}_ou_heterogeneity"] = drive.values["heterogeneity"]
-    return ns
+# ------------------------------------------------------------------------------------------
+# populations, drive, initial state
 
 
-def _clock(dt) -> dict:
-    """``{"dt": dt}`` for an object's own clock, or the default clock where a device needs it.
-
-    brian2cuda's synapse templates (and brian2genn) read ``defaultclock`` directly, so there
-    every object runs on the default clock, set to ``dt`` here (the device context restores it).
-    """
-    from brian2 import defaultclock
-    from brian2.devices.device import get_device
-
-    if type(get_device()).__name__ in ("CUDAStandaloneDevice", "GeNNDevice"):
-        defaultclock.dt = dt
-        return {"clock": defaultclock}
-    return {"dt": dt}
-
-
-def _neuron_group(spec: ModelSpec, pop: PopulationSpec, n: int, dt, name: str,
-                  shared_vars: tuple = ()) -> NeuronGroup:
+def _neuron_group(pop: PopulationModel, n: int, dt, shared_vars: tuple = ()) -> NeuronGroup:
     """A population's group; names in ``shared_vars`` become ``(constant, shared)`` variables."""
-    eqs = population_equations(spec, pop.name)
-    ns = _namespace(spec, pop.name)
+    eqs = pop.equations if isinstance(pop.equations, Equations) else Equations(pop.equations)
+    ns = dict(pop.namespace)
     if shared_vars:
-        eqs = eqs + Equations("\n".join(f"{var} : {_unit_text(ns[var])} (constant, shared)"
+        eqs = eqs + Equations("\n".join(f"{var} : {unit_text(ns[var])} (constant, shared)"
                                          for var in shared_vars))
         ns = {k: v for k, v in ns.items() if k not in shared_vars}
     group = NeuronGroup(
-        n, eqs, threshold=pop.threshold, reset=pop.reset or None,
-        refractory=pop.refractory, method=pop.method, namespace=ns,
-        name=name, **_clock(dt),
+        n, eqs, threshold=pop.threshold or None, reset=pop.reset or None,
+        refractory=pop.refractory if pop.threshold else False, method=pop.method, namespace=ns,
+        name=pop.name, **clock_arguments(dt),
     )
-    full = _namespace(spec, pop.name)
     for var in shared_vars:
-        setattr(group, var, full[var])
+        setattr(group, var, pop.namespace[var])
     return group
 
 
-def _add_drive(spec: ModelSpec, pop: str, group: NeuronGroup, dt, objects: list,
-               portable: PortableRandom | None = None):
-    drive = spec.drives.get(pop)
+def _add_drive(pop: PopulationModel, group: NeuronGroup, objects: list, portable: PortableRandom | None):
+    drive = pop.drive
     if drive is None:
         return
     var = drive.variable
     if drive.kind == "tonic_ou":
         # Standard normal numbers: Brian2's generator, or a CPU-drawn (steps × neurons) array.
-        xi = "randn()" if portable is None else portable.noise_function(f"{pop}_ou_xi", group) + "(t, i)"
-        group.run_regularly(
-            # Exact OU transition over one step: mean 0, stationary sd sigma, for any dt.
-            f"{var}_ou = {var}_ou*exp(-dt/{var}_ou_tau) "
-            f"+ {var}_ou_sigma*sqrt(1 - exp(-2*dt/{var}_ou_tau))*{xi}\n"
-            + (f"{var} = clip({var}_tonic + {var}_ou, 0*{var}_ou_mean, inf*{var}_ou_mean)"
-               if _is_conductance(drive.values["mean"]) else f"{var} = {var}_tonic + {var}_ou"),
-            # "_run_regularly_" in the name: brian2genn finds run_regularly operations by name
-            # and silently leaves out any it does not recognise
-            when="start", name=f"{pop}_run_regularly_ou_drive",
-        )
+        xi = "randn()" if portable is None else portable.noise_function(f"{pop.name}_ou_xi", group) + "(t, i)"
+        # "_run_regularly_" in the name: brian2genn finds run_regularly operations by name
+        # and silently leaves out any it does not recognise
+        group.run_regularly(drive_update(drive, xi), when="start", name=f"{pop.name}_run_regularly_ou_drive")
         return
     if portable is not None:
         # Input counts per neuron and step drawn on the CPU: Binomial(n_sources, rate*dt), the
         # law PoissonInput samples from, applied in the same slot (synapses).
-        counts = portable.poisson_function(f"{pop}_poisson_counts", group, drive.values["n_sources"],
+        counts = portable.poisson_function(f"{pop.name}_poisson_counts", group, drive.values["n_sources"],
                                            drive.values["rate"])
         group.namespace[f"{var}_poisson_weight"] = drive.values["weight"]
         group.run_regularly(f"{var} += {var}_poisson_weight*{counts}(t, i)", when="synapses",
-                            name=f"{pop}_run_regularly_poisson_drive")
+                            name=f"{pop.name}_run_regularly_poisson_drive")
         return
     objects.append(PoissonInput(group, var, drive.values["n_sources"], drive.values["rate"],
-                                weight=drive.values["weight"], name=f"{pop}_poisson_drive"))
+                                weight=drive.values["weight"], name=f"{pop.name}_poisson_drive"))
 
 
-def _init_drive(spec: ModelSpec, pop: str, group: NeuronGroup, portable: PortableRandom | None = None):
-    drive = spec.drives.get(pop)
+def _init_drive(pop: PopulationModel, group: NeuronGroup, portable: PortableRandom | None):
+    drive = pop.drive
     if drive is None or drive.kind != "tonic_ou":
         return
-    var = drive.variable
-    unit = _unit_text(drive.values["mean"])
-    # Tonic level with uniform ±heterogeneity spread; OU part starts from its stationary law.
     if portable is None:
-        setattr(group, f"{var}_tonic",
-                f"{var}_ou_mean*(1 + {var}_ou_heterogeneity*(2*rand() - 1))")
-        setattr(group, f"{var}_ou", f"{var}_ou_sigma*randn()")
+        for target, expression in drive_init(drive).items():
+            setattr(group, target, expression)
         return
     # The CPU-drawn numbers go in first (in the variable's unit) and are scaled by code, so that
     # a swept mean or sigma set through run_args still applies to them.
-    setattr(group, f"{var}_tonic", portable.uniform(f"{pop}_tonic", group.N) * _unit_of(drive.values["mean"]))
+    var, unit, scale = drive.variable, unit_text(drive.values["mean"]), unit_of(drive.values["mean"])
+    setattr(group, f"{var}_tonic", portable.uniform(f"{pop.name}_tonic", group.N) * scale)
     setattr(group, f"{var}_tonic",
             f"{var}_ou_mean*(1 + {var}_ou_heterogeneity*(2*({var}_tonic/({unit})) - 1))")
-    setattr(group, f"{var}_ou", portable.normal(f"{pop}_ou_init", group.N) * _unit_of(drive.values["mean"]))
+    setattr(group, f"{var}_ou", portable.normal(f"{pop.name}_ou_init", group.N) * scale)
     setattr(group, f"{var}_ou", f"{var}_ou_sigma*({var}_ou/({unit}))")
 
 
-def _is_conductance(q) -> bool:
-    from brian2 import siemens
-
-    return q.dim == siemens.dim
-
-
-def _init_state(pop: PopulationSpec, group: NeuronGroup, portable: PortableRandom | None = None):
+def _init_state(pop: PopulationModel, group: NeuronGroup, portable: PortableRandom | None):
     for var, init in pop.init.items():
         if init[0] == "constant":
             setattr(group, var, init[1])
         elif portable is None:
             setattr(group, var, f"init_{var}_low + rand()*(init_{var}_high - init_{var}_low)")
         else:
-            unit = _unit_text(init[1])
-            setattr(group, var, portable.uniform(f"{pop.name}_init_{var}", group.N) * _unit_of(init[1]))
+            unit = unit_text(init[1])
+            setattr(group, var, portable.uniform(f"{pop.name}_init_{var}", group.N) * unit_of(init[1]))
             setattr(group, var, f"init_{var}_low + ({var}/({unit}))*(init_{var}_high - init_{var}_low)")
 
 
-def _connect(syn: Synapses, path, n_source: int, n_target: int, rng: np.random.Generator,
-             portable: PortableRandom | None = None):
+def _set_values(group: NeuronGroup, values: dict, trials: int, n: int):
+    """Per-neuron values in SI units: a scalar, ``[n]`` (the same in every trial) or ``[trials, n]``."""
+    for var, value in values.items():
+        arr = np.asarray(value, dtype=float)
+        if arr.ndim == 0:
+            flat = np.full(trials * n, float(arr))
+        elif arr.ndim == 1:
+            flat = np.tile(arr, trials)
+        else:
+            flat = arr.reshape(-1)
+        group.variables[var].set_value(flat)
+
+
+# ------------------------------------------------------------------------------------------
+# pathways
+
+
+def _connect_random(syn: Synapses, path: PathwayModel, n_source: int, n_target: int, rng: np.random.Generator,
+                    portable: PortableRandom | None):
     recurrent = path.source == path.target
     if path.p is not None:
         if path.p > 0 and portable is None:
@@ -267,20 +239,170 @@ def _connect(syn: Synapses, path, n_source: int, n_target: int, rng: np.random.G
     syn.connect(i=pre, j=np.repeat(np.arange(n_target), k))
 
 
+def _connect_matrix(syn: Synapses, path: PathwayModel, w: np.ndarray, n_source: int, n_target: int,
+                    trials: int, copies: int):
+    """Synapses where ``w`` (SI, ``[n_source, n_target]``) is non-zero, in every trial (and, for
+    inputs, in every copy of the generator neurons)."""
+    w = np.asarray(w, dtype=float)
+    if w.shape != (n_source, n_target):
+        raise SettingsError(f"weights of '{path.name}' have shape {w.shape}, expected "
+                            f"({n_source}, {n_target}). Fix: pass one matrix [n_source, n_target]")
+    pre, post = np.nonzero(w)
+    if not len(pre):
+        return
+    ii, jj = [], []
+    for k in range(copies):
+        for b in range(trials):
+            ii.append((k * trials + b) * n_source + pre)
+            jj.append(b * n_target + post)
+    syn.connect(i=np.concatenate(ii), j=np.concatenate(jj))
+    syn.variables["w"].set_value(np.tile(w[pre, post], copies * trials))  # SI values, unit from the model
+
+
+def _input_generator(inputs: np.ndarray, dt, n_inputs: int) -> tuple[SpikeGeneratorGroup, int]:
+    """Generator neurons for ``inputs`` ``[trials, steps, n_inputs]`` spike counts.
+
+    A count c > 1 becomes c generator neurons that spike together (copy k of channel c in trial
+    b spikes at step n when the count is ≥ k + 1), so a summed bin acts as c spikes.
+    """
+    trials = inputs.shape[0]
+    counts = np.asarray(np.round(inputs), dtype=np.int64)
+    multiplicity = max(1, int(counts.max()) if counts.size else 1)
+    parts = []
+    for k in range(multiplicity):
+        b, n, c = np.nonzero(counts > k)
+        parts.append(((k * trials + b) * n_inputs + c, n))
+    index = np.concatenate([p[0] for p in parts])
+    steps = np.concatenate([p[1] for p in parts])
+    gen = SpikeGeneratorGroup(multiplicity * trials * n_inputs, index, steps * dt, dt=dt, name="inputs")
+    return gen, multiplicity
+
+
+# ------------------------------------------------------------------------------------------
+# the builder
+
+
+def build(model: NetworkModel, *, dt, seed: int = 0, trials: int = 1, weights: dict | None = None,
+          inputs: np.ndarray | None = None, init: dict | None = None, record: dict | None = None,
+          portable: PortableRandom | None = None, shared: dict | None = None,
+          apply_run_args=None) -> BuiltNetwork:
+    """Create the Brian2 objects of ``model`` on the current device.
+
+    Parameters
+    ----------
+    model : NetworkModel
+        Populations and pathways with units (:func:`pinglab_bio.model.lower.lower` for a model file).
+    dt : brian2 Quantity
+        Integration step, given to every object.
+    seed : int
+        Seed of the numpy generator used for fixed in-degree connectivity. Brian2's own
+        generator is seeded by the run session (:mod:`pinglab_bio.sim.session`).
+    trials : int
+        Copies of the network side by side: population ``p`` gets ``trials * p.n`` neurons and
+        matrix weights are repeated in every copy. Random connectivity needs ``trials=1``.
+    weights : dict, optional
+        ``{pathway: array [n_source, n_target]}`` in SI units of ``w`` (zero = no synapse), for
+        pathways that carry no ``weight``/``p``/``in_degree`` of their own.
+    inputs : array [trials, steps, n_inputs], optional
+        External spike counts per step, for pathways whose source is ``"input"``.
+    init : dict, optional
+        ``{pop: {var: scalar, [n] or [trials, n]}}`` initial values in SI units.
+    record : dict, optional
+        ``{population: {"variables": [...], "indices": [...] or True, "when": "start"}}``.
+    portable : PortableRandom, optional
+        Draw every random number on the CPU (see :mod:`pinglab_bio.sim.portable`).
+    shared : dict, optional
+        ``{population: [names]}`` of namespace constants to build as ``(constant, shared)``
+        variables, and ``{pathway: ["w"]}`` for weights, so that a compiled standalone project
+        can be rerun with new values.
+    apply_run_args : callable, optional
+        Called once after the groups and synapses exist and before any initial value is set
+        (standalone devices: ``device.apply_run_args``), so that run-time values of swept
+        variables reach the initialisation code too.
+    """
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise SettingsError(f"trials must be a whole number ≥ 1, got {trials!r}. Fix: e.g. trials=1")
+    rng = np.random.default_rng(seed)
+    shared = shared or {}
+    weights = weights or {}
+    groups, synapses, spike_monitors, state_monitors, extra = {}, {}, {}, {}, []
+    # Objects first, then initial values and connections in a fixed order: creating an object
+    # draws no random number, so the order of draws is the same with and without sweep variables.
+    for name, pop in model.populations.items():
+        groups[name] = _neuron_group(pop, trials * pop.n, dt, tuple(shared.get(name, ())))
+        if init and name in init:
+            _set_values(groups[name], init[name], trials, pop.n)
+        if pop.threshold:
+            spike_monitors[name] = SpikeMonitor(groups[name], name=f"{name}_spikes")
+    multiplicity = 1
+    if any(path.source == INPUT for path in model.pathways.values()):
+        if inputs is None:
+            raise SettingsError("the network has input pathways but no inputs were given. "
+                                "Fix: pass inputs=[trials, steps, n_inputs] spike counts")
+        inputs = np.asarray(inputs)
+        if inputs.ndim != 3 or inputs.shape[0] != trials or inputs.shape[2] != model.n_inputs:
+            raise SettingsError(f"inputs must be [trials={trials}, steps, n_inputs={model.n_inputs}], got "
+                                f"shape {inputs.shape}. Fix: encode the data for this network")
+        groups[INPUT], multiplicity = _input_generator(inputs, dt, model.n_inputs)
+    for name, path in model.pathways.items():
+        swept = "w" in shared.get(name, ())
+        flags = " (constant, shared)" if swept else ""
+        synapses[name] = Synapses(groups[path.source], groups[path.target],
+                                  model=f"w : {unit_text(path.weight_unit)}{flags}",
+                                  on_pre=path.on_pre, delay=path.delay, namespace=dict(path.namespace),
+                                  name=name, **clock_arguments(dt))
+        if swept:
+            synapses[name].w = path.weight
+    if apply_run_args is not None:
+        apply_run_args()
+    for name, pop in model.populations.items():
+        _init_state(pop, groups[name], portable)
+        _init_drive(pop, groups[name], portable)
+        _add_drive(pop, groups[name], extra, portable)
+    for name, path in model.pathways.items():
+        syn = synapses[name]
+        n_source = model.n_inputs if path.source == INPUT else model.populations[path.source].n
+        n_target = model.populations[path.target].n
+        if name in weights:
+            _connect_matrix(syn, path, weights[name], n_source, n_target, trials,
+                            multiplicity if path.source == INPUT else 1)
+            continue
+        if path.p is None and path.in_degree is None:
+            raise SettingsError(f"pathway '{name}' has neither connectivity nor a weight matrix. "
+                                "Fix: pass weights={pathway: [n_source, n_target]}")
+        if trials != 1:
+            raise SettingsError(f"pathway '{name}' draws random connectivity, which needs trials=1, got "
+                                f"{trials}. Fix: build one network per trial")
+        _connect_random(syn, path, n_source, n_target, rng, portable)
+        if "w" not in shared.get(name, ()):
+            syn.w = path.weight
+    for pop, what in (record or {}).items():
+        if pop not in groups or pop == INPUT:
+            raise ModelError(f"cannot record from population '{pop}': the network has "
+                             f"{', '.join(model.populations)}. Fix: record one of those")
+        state_monitors[pop] = StateMonitor(groups[pop], what["variables"], record=what.get("indices", True),
+                                           when=what.get("when", "start"), name=f"{pop}_states",
+                                           **clock_arguments(dt))
+    net = Network(*groups.values(), *synapses.values(), *spike_monitors.values(),
+                  *state_monitors.values(), *extra)
+    return BuiltNetwork(net, groups, synapses, spike_monitors, state_monitors, {},
+                        dict(portable.bytes) if portable is not None else {}, trials)
+
+
 def build_network(spec: ModelSpec, *, dt, seed: int, record: dict | None = None,
                   portable: bool = False, duration=None, sweepable=(),
                   apply_run_args=None) -> BuiltNetwork:
-    """Create the Brian2 objects of ``spec`` on the current device.
+    """Create the Brian2 objects of a model file's network on the current device.
 
     Parameters
     ----------
     spec : ModelSpec
-        A validated model.
+        A validated model; it is lowered to a :class:`NetworkModel` and built by :func:`build`.
     dt : brian2 Quantity
         Integration step, given to every object (no global clock is touched).
     seed : int
-        Seed of the numpy generator used for fixed in-degree connectivity. Brian2's own
-        generator must be seeded by the caller (``brian2.seed``) before this call.
+        Seed of the numpy generator used for fixed in-degree connectivity (and of every draw
+        with ``portable=True``). Brian2's own generator is seeded by the caller's run session.
     record : dict, optional
         ``{population: {"variables": [...], "indices": [...]}}`` state variables to record.
     portable : bool
@@ -295,18 +417,15 @@ def build_network(spec: ModelSpec, *, dt, seed: int, record: dict | None = None,
         new values through :meth:`BuiltNetwork.run_args`. A key that changes structure raises
         :class:`SettingsError`.
     apply_run_args : callable, optional
-        Called once after the groups and synapses exist and before any initial value is set
-        (standalone devices: ``device.apply_run_args``), so that run-time values of swept
-        variables reach the initialisation code too.
+        See :func:`build`.
     """
-    rng = np.random.default_rng(seed)
     rand = None
     if portable:
         if duration is None:
             raise SettingsError("portable random numbers need the duration (the noise array covers "
                                 "every step). Fix: pass duration=")
         rand = PortableRandom(seed, dt=dt, duration=duration)
-    shared = {pop: [] for pop in spec.populations}
+    shared: dict = {}
     sweep_where = {}
     for key in sweepable:
         targets = sweep_targets(spec, key)
@@ -316,142 +435,12 @@ def build_network(spec: ModelSpec, *, dt, seed: int, record: dict | None = None,
                                 "(the sweep engine does this by itself)")
         sweep_where[key] = targets
         for t in targets:
-            if t.owner in shared and t.variable not in shared[t.owner]:
-                shared[t.owner].append(t.variable)
-    groups, synapses, spike_monitors, state_monitors, extra = {}, {}, {}, {}, []
-    # Objects first, then initial values and connections in a fixed order: creating an object
-    # draws no random number, so the order of draws is the same with and without sweep variables.
-    for name, pop in spec.populations.items():
-        groups[name] = _neuron_group(spec, pop, pop.n, dt, name, tuple(shared[name]))
-        spike_monitors[name] = SpikeMonitor(groups[name], name=f"{name}_spikes")
-    swept_weights = {t.owner for targets in sweep_where.values() for t in targets if t.variable == "w"}
-    for name, path in spec.pathways.items():
-        flags = " (constant, shared)" if name in swept_weights else ""
-        synapses[name] = Synapses(groups[path.source], groups[path.target],
-                                  model=f"w : {repr(_unit_of(path.weight))}{flags}", on_pre=path.on_pre,
-                                  delay=path.delay, namespace={**spec.parameters}, name=name,
-                                  **_clock(dt))
-        if name in swept_weights:
-            synapses[name].w = path.weight
-    if apply_run_args is not None:
-        apply_run_args()
-    for name, pop in spec.populations.items():
-        group = groups[name]
-        _init_state(pop, group, rand)
-        _init_drive(spec, name, group, rand)
-        _add_drive(spec, name, group, dt, extra, rand)
-    for name, path in spec.pathways.items():
-        syn = synapses[name]
-        _connect(syn, path, spec.populations[path.source].n, spec.populations[path.target].n, rng, rand)
-        if name not in swept_weights:
-            syn.w = path.weight
-    for pop, what in (record or {}).items():
-        if pop not in groups:
-            raise ModelError(f"cannot record from population '{pop}': model '{spec.name}' has "
-                             f"{', '.join(groups)}. Fix: record one of those")
-        state_monitors[pop] = StateMonitor(groups[pop], what["variables"], record=what.get("indices", True),
-                                           name=f"{pop}_states", **_clock(dt))
-    net = Network(*groups.values(), *synapses.values(), *spike_monitors.values(),
-                  *state_monitors.values(), *extra)
-    sweep_vars = {key: [(groups[t.owner] if t.owner in groups else synapses[t.owner], t.variable, None)
-                        for t in targets]
-                  for key, targets in sweep_where.items()}
-    return BuiltNetwork(net, groups, synapses, spike_monitors, state_monitors, sweep_vars,
-                        dict(rand.bytes) if rand is not None else {})
-
-
-def _unit_of(q):
-    from brian2.units.fundamentalunits import get_unit
-
-    return get_unit(q.dim)
-
-
-def _root_message(err: BaseException) -> str:
-    while err.__cause__ is not None:
-        err = err.__cause__
-    text = str(err).strip()
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return " ".join(lines[:2]).rstrip(".") if lines else type(err).__name__
-
-
-@contextlib.contextmanager
-def _numpy_target():
-    previous = prefs.codegen.target
-    prefs.codegen.target = "numpy"
-    try:
-        yield
-    finally:
-        prefs.codegen.target = previous
-
-
-# Unit checks depend on the model's text and on the units of its values, not on the numbers:
-# keys of checks that passed, so that a sweep's points are not checked again one by one.
-_UNITS_CHECKED: set = set()
-
-
-def _units_key(raw) -> str:
-    from ..units import parse_quantity
-
-    def strip(node):
-        if isinstance(node, dict):
-            return {k: strip(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [strip(v) for v in node]
-        if isinstance(node, str):
-            try:
-                return f"<{parse_quantity(node).dim!r}>"
-            except Exception:
-                return node
-        return f"<{type(node).__name__}>"
-
-    return repr(strip(raw))
-
-
-def check_units(spec: ModelSpec):
-    """Ask Brian2 to check the units of every equation, threshold, reset and on_pre statement.
-
-    A one-neuron copy of each population (and a one-synapse copy of each pathway) is prepared
-    on the numpy target; Brian2's complaint becomes a :class:`ModelError` naming the table.
-    """
-    import brian2
-    from brian2.devices.device import get_device, runtime_device
-
-    if get_device() is not runtime_device:
-        return  # standalone devices check units themselves when the network is built
-    key = _units_key(spec.raw)
-    if key in _UNITS_CHECKED:
-        return  # the same text with values of the same units passed before (a sweep's points)
-    where = spec.path or f"model '{spec.name}'"
-    level = brian2.BrianLogger.console_handler.level
-    brian2.BrianLogger.console_handler.setLevel("ERROR")
-    try:
-        with _numpy_target():
-            for name, pop in spec.populations.items():
-                try:
-                    group = _neuron_group(spec, pop, 1, 0.1 * brian2.ms, f"check_{name}")
-                    _init_drive(spec, name, group)
-                    _add_drive(spec, name, group, 0.1 * brian2.ms, [])
-                    Network(group).run(0 * brian2.ms, namespace={})
-                except Exception as err:
-                    raise ModelError(f"{where}: [neurons.{name}] Brian2 rejects the model: "
-                                     f"{_root_message(err)}. Fix: make every term of each equation, "
-                                     "the threshold and the reset carry the same unit") from None
-            for name, path in spec.pathways.items():
-                try:
-                    pre = _neuron_group(spec, spec.populations[path.source], 1, 0.1 * brian2.ms,
-                                        f"check_source_of_{name}")
-                    post = _neuron_group(spec, spec.populations[path.target], 1, 0.1 * brian2.ms,
-                                         f"check_target_of_{name}")
-                    syn = Synapses(pre, post,
-                                   model=f"w : {repr(_unit_of(path.weight))}", on_pre=path.on_pre,
-                                   namespace=dict(spec.parameters), name=f"check_{name}")
-                    syn.connect(i=0, j=0)
-                    Network(pre, post, syn).run(0 * brian2.ms, namespace={})
-                except Exception as err:
-                    raise ModelError(f"{where}: [synapses.{name}] Brian2 rejects on_pre "
-                                     f"'{path.on_pre}' with weight {path.weight}: {_root_message(err)}. "
-                                     "Fix: give weight the unit of the variable it is added to") from None
-    finally:
-        brian2.BrianLogger.console_handler.setLevel(level)
-    if len(_UNITS_CHECKED) < 10_000:
-        _UNITS_CHECKED.add(key)
+            names = shared.setdefault(t.owner, [])
+            if t.variable not in names:
+                names.append(t.variable)
+    built = build(lower(spec), dt=dt, seed=seed, record=record, portable=rand, shared=shared,
+                  apply_run_args=apply_run_args)
+    built.sweep_vars = {key: [(built.groups[t.owner] if t.owner in built.groups else built.synapses[t.owner],
+                               t.variable, None) for t in targets]
+                        for key, targets in sweep_where.items()}
+    return built

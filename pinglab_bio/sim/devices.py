@@ -38,7 +38,7 @@ from brian2.devices.device import get_device, runtime_device, set_device
 from ..errors import DeviceError
 
 __all__ = ["DEVICES", "TARGETS", "STANDALONE_DEVICES", "DeviceSession", "DeviceStatus", "use_device",
-           "cache_dir", "check_device", "device_status", "list_devices", "build_folder",
+           "cache_dir", "check_device", "device_status", "list_devices", "build_folder", "clock_arguments",
            "PORTABLE_GCC_FLAGS"]
 
 DEVICES = ("runtime", "cpp_standalone", "cuda_standalone", "genn")
@@ -207,6 +207,18 @@ def check_device(name: str, target: str = "numpy", threads: int | None = None):
                           f"usable here: {status.reason}")
 
 
+def clock_arguments(dt) -> dict:
+    """``{"dt": dt}`` for an object's own clock, or the default clock where a device needs it.
+
+    brian2cuda's synapse templates (and brian2genn) read ``defaultclock`` directly, so there
+    every object runs on the default clock, set to ``dt`` here (the device context restores it).
+    """
+    if type(get_device()).__name__ in ("CUDAStandaloneDevice", "GeNNDevice"):
+        brian2.defaultclock.dt = dt
+        return {"clock": brian2.defaultclock}
+    return {"dt": dt}
+
+
 def build_folder(device: str, build_key: str) -> str:
     """The hash naming a build folder: device, Brian2 version and the caller's key."""
     text = f"{device}|brian2 {brian2.__version__}|{build_key}"
@@ -243,6 +255,15 @@ class DeviceSession:
     @property
     def standalone(self) -> bool:
         return self.name != "runtime"
+
+    def seed(self, seed: int):
+        """Seed Brian2's random generator for this run.
+
+        brian2genn cannot seed its generator: runs there are reproducible with
+        ``--portable-random`` only (every number drawn on the CPU from the seed).
+        """
+        if self.name != "genn":
+            brian2.seed(seed)
 
     def finish(self):
         """Compile and run a standalone project (no-op on the runtime)."""

@@ -202,7 +202,10 @@ def import_weights(built, weights: dict, *, units: dict | None = None, values: d
 def simulate_brian2(model, weights: dict, inputs: np.ndarray, dt, *, init: dict | None = None,
                     record: dict | None = None, signs: dict | None = None, chunk: int = 128,
                     seed: int = 0) -> Exported:
-    """Run a :class:`~pinglab_bio.train.derive.NetworkModel` in Brian2 (runtime, numpy target).
+    """Run a :class:`~pinglab_bio.model.network.NetworkModel` in Brian2 (runtime, numpy target).
+
+    The network is made by the one Brian2 builder (:func:`pinglab_bio.sim.build.build`), the
+    same that ``pinglab-bio run`` uses, with ``chunk`` trials side by side.
 
     Parameters
     ----------
@@ -229,6 +232,9 @@ def simulate_brian2(model, weights: dict, inputs: np.ndarray, dt, *, init: dict 
     """
     import brian2
 
+    from ..sim.build import build
+    from ..sim.session import open_session
+
     inputs = np.asarray(inputs)
     if inputs.ndim != 3:
         raise SettingsError(f"inputs must be [trials, steps, n_inputs], got shape {inputs.shape}. "
@@ -243,15 +249,27 @@ def simulate_brian2(model, weights: dict, inputs: np.ndarray, dt, *, init: dict 
                   for name, p in model.populations.items() if p.threshold}
     states_out = {pop: {var: np.zeros((trials, steps, model.populations[pop].n)) for var in vars_}
                   for pop, vars_ in record.items()}
+    monitors = {pop: {"variables": list(vars_), "when": "end"} for pop, vars_ in record.items()}
     for start in range(0, trials, chunk):
         stop = min(trials, start + chunk)
-        spk, sts = _simulate_chunk(brian2, model, weights, inputs[start:stop], dt_s, init or {}, record,
-                                   start, seed)
-        for name, arr in spk.items():
-            spikes_out[name][start:stop] = arr
-        for pop, d in sts.items():
-            for var, arr in d.items():
-                states_out[pop][var][start:stop] = arr
+        batch = inputs[start:stop]
+        n_trials = stop - start
+        with open_session("runtime", seed=seed, target="numpy"):
+            built = build(model, dt=dt_s * brian2.second, seed=seed, trials=n_trials, weights=weights,
+                          inputs=batch, init=_trial_values(init or {}, start, stop),
+                          record=monitors)
+            built.network.run(steps * dt_s * brian2.second, namespace={})
+            for name, mon in built.spike_monitors.items():
+                n = model.populations[name].n
+                idx = np.asarray(mon.i[:])
+                step = np.asarray(np.round(np.asarray(mon.t_[:]) / dt_s), dtype=np.int64)
+                spikes_out[name][start + idx // n, step, idx % n] = 1
+            for name, mon in built.state_monitors.items():
+                n = model.populations[name].n
+                for var in record[name]:
+                    values = np.asarray(getattr(mon, var + "_")[:])  # [trials*n, steps], SI
+                    values = values.reshape(n_trials, n, -1).transpose(0, 2, 1)
+                    states_out[name][var][start:stop] = values[:, :steps]
     units = {f"states.{pop}.{var}": "SI" for pop, vars_ in record.items() for var in vars_}
     return Exported(spikes=spikes_out, states=states_out,
                     weights={k: np.asarray(v, dtype=float) for k, v in weights.items()},
@@ -259,104 +277,12 @@ def simulate_brian2(model, weights: dict, inputs: np.ndarray, dt, *, init: dict 
                     meta={**_provenance(dt_s, seed, "runtime"), "units": units, "steps": steps})
 
 
-def _values_for(value, trials, n):
-    arr = np.asarray(value, dtype=float)
-    if arr.ndim == 0:
-        return np.full(trials * n, float(arr))
-    if arr.ndim == 1:
-        return np.tile(arr, trials)
-    return arr.reshape(-1)
-
-
-def _simulate_chunk(brian2, model, weights, inputs, dt_s, init, record, offset, seed):
-    from brian2 import Network, NeuronGroup, SpikeGeneratorGroup, SpikeMonitor, StateMonitor, Synapses, second
-
-    trials, steps, n_in = inputs.shape
-    dt = dt_s * second
-    brian2.seed(seed)
-    prev_target = brian2.prefs.codegen.target
-    brian2.prefs.codegen.target = "numpy"
-    try:
-        groups, objects, monitors, state_mons = {}, [], {}, {}
-        for name, p in model.populations.items():
-            g = NeuronGroup(trials * p.n, p.equations, threshold=p.threshold or None,
-                            reset=p.reset or None, refractory=p.refractory if p.threshold else False,
-                            method=p.method, namespace=dict(p.namespace), dt=dt, name=f"pop_{name}")
-            for var, value in init.get(name, {}).items():
-                g.variables[var].set_value(_values_for(value, trials, p.n))  # SI values
-            groups[name] = g
-            objects.append(g)
-            if p.threshold:
-                monitors[name] = SpikeMonitor(g, name=f"spk_{name}")
-                objects.append(monitors[name])
-            if name in record:
-                state_mons[name] = StateMonitor(g, record[name], record=True, when="end",
-                                                name=f"rec_{name}")
-                objects.append(state_mons[name])
-        counts = np.asarray(np.round(inputs), dtype=np.int64)
-        multiplicity = max(1, int(counts.max()) if counts.size else 1)
-        if model.n_inputs:
-            # generator neuron (copy k, trial b, channel c) spikes at step n if count >= k + 1
-            k_idx, b_idx, n_idx, c_idx = [], [], [], []
-            for k in range(multiplicity):
-                b, n, c = np.nonzero(counts > k)
-                k_idx.append(np.full(len(b), k)), b_idx.append(b), n_idx.append(n), c_idx.append(c)
-            k_all, b_all, n_all, c_all = (np.concatenate(x) for x in (k_idx, b_idx, n_idx, c_idx))
-            gen_index = (k_all * trials + b_all) * n_in + c_all
-            gen = SpikeGeneratorGroup(multiplicity * trials * n_in, gen_index, n_all * dt, dt=dt,
-                                      name="inputs")
-            groups["input"] = gen
-            objects.append(gen)
-        for name, path in model.pathways.items():
-            src_n = n_in if path.source == "input" else model.populations[path.source].n
-            tgt_n = model.populations[path.target].n
-            w = np.asarray(weights[name], dtype=float)
-            if w.shape != (src_n, tgt_n):
-                raise SettingsError(f"weights of '{name}' have shape {w.shape}, expected "
-                                    f"({src_n}, {tgt_n}). Fix: pass one matrix [n_source, n_target]")
-            pre, post = np.nonzero(w)
-            copies = multiplicity if path.source == "input" else 1
-            ii, jj, ww = [], [], []
-            for k in range(copies):
-                for b in range(trials):
-                    ii.append(((k * trials + b) * src_n + pre) if path.source == "input"
-                              else b * src_n + pre)
-                    jj.append(b * tgt_n + post)
-                    ww.append(w[pre, post])
-            syn = Synapses(groups[path.source], groups[path.target],
-                           model=f"w : {_unit_repr(path.weight_unit)}",
-                           on_pre=path.on_pre, delay=path.delay, dt=dt, name=f"syn_{name}")
-            if len(pre):
-                syn.connect(i=np.concatenate(ii), j=np.concatenate(jj))
-                syn.variables["w"].set_value(np.concatenate(ww))  # SI values, units from the model
-            objects.append(syn)
-        net = Network(*objects)
-        net.run(steps * dt, namespace={})
-        spikes = {}
-        for name, mon in monitors.items():
-            n = model.populations[name].n
-            arr = np.zeros((trials, steps, n), dtype=np.uint8)
-            idx = np.asarray(mon.i[:])
-            step = np.asarray(np.round(np.asarray(mon.t_[:]) / dt_s), dtype=np.int64)
-            arr[idx // n, step, idx % n] = 1
-            spikes[name] = arr
-        states = {}
-        for name, mon in state_mons.items():
-            n = model.populations[name].n
-            states[name] = {}
-            for var in record[name]:
-                values = np.asarray(getattr(mon, var + "_")[:])  # [trials*n, steps], SI
-                states[name][var] = values.reshape(trials, n, -1).transpose(0, 2, 1)[:, :steps]
-        return spikes, states
-    finally:
-        brian2.prefs.codegen.target = prev_target
-
-
-def _unit_repr(unit) -> str:
-    from brian2.units.fundamentalunits import DIMENSIONLESS, get_unit
-
-    dim = getattr(unit, "dim", DIMENSIONLESS)
-    return "1" if dim is DIMENSIONLESS else repr(get_unit(dim))
+def _trial_values(init: dict, start: int, stop: int) -> dict:
+    """The slice of per-trial initial values ``[trials, n]`` that one chunk of trials needs."""
+    out = {}
+    for pop, values in init.items():
+        out[pop] = {var: (np.asarray(v)[start:stop] if np.ndim(v) == 2 else v) for var, v in values.items()}
+    return out
 
 
 def save_exported(exported: Exported, folder):

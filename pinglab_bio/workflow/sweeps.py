@@ -28,7 +28,8 @@ from pathlib import Path
 from ..errors import SettingsError
 from ..model.spec import ModelSpec, apply_overrides, parse_model
 from ..runs.folder import atomic_run_dir, read_json
-from ..runs.result import check_simulation, measure_run, read_monitors, simulate, structure_key, write_run
+from ..runs.result import check_simulation, measure_run, simulate, structure_key, write_run
+from ..sim.session import open_session, read_monitors
 
 __all__ = ["Point", "run_points", "parse_grid", "grid_points",
            "load_sweep_file", "point_done", "SIM_KEYS"]
@@ -209,8 +210,6 @@ def _run_task(task: dict) -> list[dict]:
 
 
 def _run_task_locked(task: dict) -> list[dict]:
-    import brian2
-
     points = [Point(**p) for p in task["points"]]
     sim = task["sim"]
     out = Path(task["out"])
@@ -227,7 +226,6 @@ def _run_task_locked(task: dict) -> list[dict]:
     from brian2.devices.device import get_device
 
     from ..sim.build import build_network
-    from ..sim.devices import use_device
 
     structural = dict(task["structural"])
     swept = task["swept"]
@@ -237,10 +235,9 @@ def _run_task_locked(task: dict) -> list[dict]:
         device=sim["device"], target=sim["target"], threads=sim["threads"])
     key = structure_key(first, dt_q, dur_q, portable=sim["portable_random"], sweepable=swept,
                         overrides={**base, **structural}) + f"|seed={seed}"
-    with use_device(sim["device"], target=sim["target"], build_key=key, threads=sim["threads"],
-                    portable=sim["portable_random"]) as session:
+    with open_session(sim["device"], seed=seed, target=sim["target"], build_key=key, threads=sim["threads"],
+                      portable=sim["portable_random"]) as session:
         t0 = time.perf_counter()
-        brian2.seed(seed)
         built = build_network(first, dt=dt_q, seed=seed, portable=sim["portable_random"], duration=dur_q,
                               sweepable=swept, apply_run_args=get_device().apply_run_args)
         built.network.run(dur_q, namespace={})
@@ -252,7 +249,7 @@ def _run_task_locked(task: dict) -> list[dict]:
             t0 = time.perf_counter()
             session.run_binary(built.run_args({key_: point.overrides[key_] for key_ in swept}),
                                results=f"results-{point.label}")
-            raw = read_monitors(spec, built)
+            raw = read_monitors(built)
             run_s = time.perf_counter() - t0
             timings = {"build_s": build_s if k == 0 else 0.0, "compile_s": compile_s if k == 0 else 0.0,
                        "run_s": run_s}

@@ -1,0 +1,1 @@
+"""Runs: :class:`RunResult`, run folders written atomically, and their provenance."""
