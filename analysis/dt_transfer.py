@@ -13,8 +13,9 @@ from pathlib import Path
 
 from pinglab_bio.errors import PinglabError
 from pinglab_bio.report.html import figure_tag, table
+from pinglab_bio.train.studies.dt_transfer import summarize_rows
 
-__all__ = ["analyze", "load_rows", "summarize"]
+__all__ = ["analyze", "load_rows"]
 
 _STYLE = {"ei": "-", "baseline": "--"}
 
@@ -33,36 +34,11 @@ def load_rows(run_dirs) -> list:
     return rows
 
 
-def summarize(rows: list) -> list:
-    out = []
-    for key in sorted({(r["model"], r["dt_train_ms"], r["transport"]) for r in rows}):
-        sel = [r for r in rows if (r["model"], r["dt_train_ms"], r["transport"]) == key]
-        at = [r["accuracy"] for r in sel if abs(r["dt_ms"] - key[1]) < 1e-9]
-        rates = [r["hidden_rate_hz"] for r in sel]
-        low = min(rates)
-        out.append(
-            {
-                "model": key[0],
-                "dt_train_ms": key[1],
-                "transport": key[2],
-                "accuracy_at_train": at[0] if at else None,
-                "accuracy_min": min(r["accuracy"] for r in sel),
-                "accuracy_max": max(r["accuracy"] for r in sel),
-                "rate_min_hz": low,
-                "rate_max_hz": max(rates),
-                "rate_ratio": max(rates) / low if low > 0 else None,
-            }
-        )
-    return out
-
-
 def _figure(rows, key, ylabel, path):
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     for group in sorted({(r["model"], r["dt_train_ms"], r["transport"]) for r in rows}):
         sel = sorted(
             (r for r in rows if (r["model"], r["dt_train_ms"], r["transport"]) == group),
@@ -85,7 +61,6 @@ def _figure(rows, key, ylabel, path):
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -93,7 +68,7 @@ def analyze(run_dirs, workdir) -> dict:
     rows = load_rows(run_dirs)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    summary = summarize(rows)
+    summary = summarize_rows(rows)
     acc = _figure(rows, "accuracy", "test accuracy", workdir / "dt_transfer_accuracy.png")
     rate = _figure(rows, "hidden_rate_hz", "hidden rate (Hz)", workdir / "dt_transfer_rate.png")
     header = ["model", "dt_train (ms)", "transport", "accuracy at dt_train", "min", "max", "rate max/min"]

@@ -69,10 +69,8 @@ def _summary(runs, threshold):
 
 
 def analyze(run_dirs, workdir, threshold: float = 0.5) -> dict:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     from pinglab_bio.report.html import figure_tag, table
 
@@ -87,7 +85,8 @@ def analyze(run_dirs, workdir, threshold: float = 0.5) -> dict:
     norms = sorted({r["norm"] for r in rows})
     depths = sorted({r["depth"] for r in rows})
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    fig = Figure(figsize=(5.5, 3.6))
+    ax = fig.subplots()
     for norm in norms:
         sel = [r for r in rows if r["norm"] == norm]
         ax.errorbar(
@@ -104,9 +103,9 @@ def analyze(run_dirs, workdir, threshold: float = 0.5) -> dict:
     fig.tight_layout()
     acc_png = workdir / "accuracy_vs_depth.png"
     fig.savefig(acc_png, dpi=110)
-    plt.close(fig)
 
-    fig, axes = plt.subplots(1, len(depths), figsize=(3.2 * len(depths), 3.0), squeeze=False, sharey=True)
+    fig = Figure(figsize=(3.2 * len(depths), 3.0))
+    axes = fig.subplots(1, len(depths), squeeze=False, sharey=True)
     for ax, depth in zip(axes[0], depths, strict=False):
         for r in runs:
             if r["config"]["depth"] == depth:
@@ -120,7 +119,7 @@ def analyze(run_dirs, workdir, threshold: float = 0.5) -> dict:
         ax.set(title=f"depth {depth}", xlabel="epoch", ylim=(0, 1))
     axes[0][0].set_ylabel("test accuracy")
     handles = [
-        plt.Line2D([], [], color=c, label=n)
+        Line2D([], [], color=c, label=n)
         for n, c in (("ei", "C0"), ("batchnorm", "C1"), ("none", "C2"))
         if n in norms
     ]
@@ -128,7 +127,6 @@ def analyze(run_dirs, workdir, threshold: float = 0.5) -> dict:
     fig.tight_layout()
     curve_png = workdir / "learning_curves.png"
     fig.savefig(curve_png, dpi=110)
-    plt.close(fig)
 
     sections = [("Question and paper", f"<p>{html.escape(PAPER_FINDING)}</p>")]
     acc_rows = []
@@ -156,7 +154,8 @@ def analyze(run_dirs, workdir, threshold: float = 0.5) -> dict:
     ei_rows = [r for r in rows if r["ei_ratio_per_layer"]]
     figs = ""
     if ei_rows:
-        fig, ax = plt.subplots(figsize=(5.5, 3.4))
+        fig = Figure(figsize=(5.5, 3.4))
+        ax = fig.subplots()
         for r in ei_rows:
             layers = np.arange(1, len(r["ei_ratio_per_layer"]) + 1)
             (line,) = ax.plot(
@@ -176,7 +175,6 @@ def analyze(run_dirs, workdir, threshold: float = 0.5) -> dict:
         fig.tight_layout()
         ratio_png = workdir / "ei_ratio_per_layer.png"
         fig.savefig(ratio_png, dpi=110)
-        plt.close(fig)
         figs = figure_tag(ratio_png, "excitatory over subtractive input per E–I layer (test set)")
         sections.append(
             (

@@ -20,14 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["analyze", "load_runs", "van_rossum_groups", "ratio_label"]
+from pinglab_bio.train.studies.common import PAIR_CLASSES as CLASSES
+from pinglab_bio.train.studies.common import pair_classes, ratio_label
 
-CLASSES = ("E-E", "E-I", "I-I")
-
-
-def ratio_label(ratio: float) -> str:
-    e = int(round(100 * ratio))
-    return f"{e}:{100 - e}"
+__all__ = ["analyze", "load_runs", "van_rossum_groups"]
 
 
 def load_runs(run_dirs):
@@ -50,17 +46,6 @@ def load_runs(run_dirs):
     return records, thresholds
 
 
-def _pairs(matrix, n_exc):
-    n = matrix.shape[0]
-    iu, ju = np.triu_indices(n, 1)
-    ei, ej = iu < n_exc, ju < n_exc
-    return {
-        "E-E": matrix[iu[ei & ej], ju[ei & ej]],
-        "E-I": matrix[iu[ei != ej], ju[ei != ej]],
-        "I-I": matrix[iu[~ei & ~ej], ju[~ei & ~ej]],
-    }
-
-
 def van_rossum_groups(records, success, fail) -> dict:
     """Per ratio and group (initial, successful, failed): pooled pair distances and their test."""
     import scipy.stats
@@ -73,11 +58,11 @@ def van_rossum_groups(records, success, fail) -> dict:
                 continue
             with np.load(Path(r["folder"]) / r["vr_file"], allow_pickle=False) as npz:
                 n_exc = int(npz["n_exc"])
-                groups["initial"].append(_pairs(npz["initial"], n_exc))
+                groups["initial"].append(pair_classes(npz["initial"], n_exc))
                 if r["final_test_accuracy"] >= success:
-                    groups["successful"].append(_pairs(npz["trained"], n_exc))
+                    groups["successful"].append(pair_classes(npz["trained"], n_exc))
                 elif r["final_test_accuracy"] <= fail:
-                    groups["failed"].append(_pairs(npz["trained"], n_exc))
+                    groups["failed"].append(pair_classes(npz["trained"], n_exc))
         stats = {}
         for name, nets in groups.items():
             pooled = {c: np.concatenate([n[c] for n in nets]) if nets else np.zeros(0) for c in CLASSES}
@@ -109,10 +94,7 @@ def _jsonable_vr(vr):
 
 
 def analyze(run_dirs, workdir) -> dict:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from pinglab_bio.report.html import figure_tag, table
     from pinglab_bio.train.studies.ei_ratio import PAPER_VR
@@ -156,7 +138,8 @@ def analyze(run_dirs, workdir) -> dict:
                     }
                 )
 
-    fig, ax = plt.subplots(figsize=(5.8, 3.8))
+    fig = Figure(figsize=(5.8, 3.8))
+    ax = fig.subplots()
     for ratio in ratios:
         rs = [r for r in records if r["config"]["ei_ratio"] == ratio]
         ax.scatter(
@@ -178,9 +161,9 @@ def analyze(run_dirs, workdir) -> dict:
     fig.tight_layout()
     acc_png = workdir / "accuracy_vs_initial_rate.png"
     fig.savefig(acc_png, dpi=110)
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(4.6, 3.2))
+    fig = Figure(figsize=(4.6, 3.2))
+    ax = fig.subplots()
     ax.bar(
         [row["ratio_label"] for row in per_ratio],
         [row["success_share"] for row in per_ratio],
@@ -190,9 +173,9 @@ def analyze(run_dirs, workdir) -> dict:
     fig.tight_layout()
     share_png = workdir / "share_trained.png"
     fig.savefig(share_png, dpi=110)
-    plt.close(fig)
 
-    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.2))
+    fig = Figure(figsize=(8.5, 3.2))
+    axes = fig.subplots(1, 2)
     for ratio in ratios:
         rs = [r for r in records if r["config"]["ei_ratio"] == ratio]
         n = min(len(r["exc_spikes_per_sample"]) for r in rs)  # pooled folders may differ in epochs
@@ -206,15 +189,13 @@ def analyze(run_dirs, workdir) -> dict:
     fig.tight_layout()
     spikes_png = workdir / "spikes_over_training.png"
     fig.savefig(spikes_png, dpi=110)
-    plt.close(fig)
 
     vr = van_rossum_groups(records, success, fail)
     vr_ratios = [k for k in vr if any(vr[k][g]["n_networks"] for g in vr[k])]
     vr_fig = ""
     if vr_ratios:
-        fig, axes = plt.subplots(
-            len(vr_ratios), 3, figsize=(9, 2.3 * len(vr_ratios)), squeeze=False, sharey=True
-        )
+        fig = Figure(figsize=(9, 2.3 * len(vr_ratios)))
+        axes = fig.subplots(len(vr_ratios), 3, squeeze=False, sharey=True)
         for row, key in zip(axes, vr_ratios, strict=False):
             for ax, group in zip(row, ("initial", "successful", "failed"), strict=False):
                 entry = vr[key][group]
@@ -235,7 +216,6 @@ def analyze(run_dirs, workdir) -> dict:
         fig.tight_layout()
         vr_png = workdir / "van_rossum_by_class.png"
         fig.savefig(vr_png, dpi=110)
-        plt.close(fig)
         vr_fig = figure_tag(
             vr_png, "Van Rossum distance of hidden pairs by class (box: quartiles, whiskers 1.5 IQR)"
         )

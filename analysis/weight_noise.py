@@ -13,12 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pinglab_bio.train.studies.common import ratio_label
+
 __all__ = ["analyze", "load_runs", "score_table"]
-
-
-def _label(ratio: float) -> str:
-    e = int(round(100 * ratio))
-    return f"{e}:{100 - e}"
 
 
 def load_runs(run_dirs):
@@ -68,7 +65,7 @@ def score_table(records) -> list[dict]:
                 {
                     "noise_rel": noise,
                     "ei_ratio": ratio,
-                    "ratio_label": _label(ratio),
+                    "ratio_label": ratio_label(ratio),
                     "n": int(scores.size),
                     "score_mean": float(scores.mean()),
                     "score_sd": float(scores.std(ddof=1)) if scores.size > 1 else 0.0,
@@ -80,10 +77,7 @@ def score_table(records) -> list[dict]:
 
 
 def analyze(run_dirs, workdir) -> dict:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from pinglab_bio.report.html import figure_tag, table
 
@@ -94,7 +88,8 @@ def analyze(run_dirs, workdir) -> dict:
     ratios = sorted({r["ei_ratio"] for r in rows})
     noises = sorted({r["noise_rel"] for r in rows})
 
-    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    fig = Figure(figsize=(5.6, 3.6))
+    ax = fig.subplots()
     width = 0.8 / max(len(ratios), 1)
     for k, ratio in enumerate(ratios):
         sel = [r for r in rows if r["ei_ratio"] == ratio]
@@ -105,7 +100,7 @@ def analyze(run_dirs, workdir) -> dict:
             width,
             yerr=[r["score_sd"] for r in sel],
             capsize=2,
-            label=_label(ratio),
+            label=ratio_label(ratio),
         )
     ax.set_xticks(range(len(noises)), [f"{n:g}" for n in noises])
     ax.set(
@@ -117,9 +112,9 @@ def analyze(run_dirs, workdir) -> dict:
     fig.tight_layout()
     png = workdir / "scores.png"
     fig.savefig(png, dpi=110)
-    plt.close(fig)
 
-    fig, axes = plt.subplots(1, len(noises), figsize=(3.2 * len(noises), 3.0), squeeze=False, sharey=True)
+    fig = Figure(figsize=(3.2 * len(noises), 3.0))
+    axes = fig.subplots(1, len(noises), squeeze=False, sharey=True)
     for ax, noise in zip(axes[0], noises, strict=False):
         for k, ratio in enumerate(ratios):
             curves = [
@@ -130,14 +125,13 @@ def analyze(run_dirs, workdir) -> dict:
             if curves:
                 n = min(len(c) for c in curves)  # pooled folders may differ in epochs
                 mean = np.mean([c[:n] for c in curves], 0)
-                ax.plot(np.arange(1, n + 1), mean, color=f"C{k}", label=_label(ratio))
+                ax.plot(np.arange(1, n + 1), mean, color=f"C{k}", label=ratio_label(ratio))
         ax.set(title=f"σ_n = {noise:g} σ_init", xlabel="epoch", ylim=(0, 1))
     axes[0][0].set_ylabel("test accuracy (mean over seeds)")
     axes[0][-1].legend(frameon=False, fontsize=8)
     fig.tight_layout()
     curves_png = workdir / "curves.png"
     fig.savefig(curves_png, dpi=110)
-    plt.close(fig)
 
     def fmt_p(p):
         return "reference" if p is None else f"{p:.3g}"

@@ -37,7 +37,10 @@ def main():
         loaded = load_run(folder)
         timings["load run folder"] = time.perf_counter() - t
         t = time.perf_counter()
-        numbers, arrays = run_measures(loaded, with_vr=False)
+        run_measures(loaded, level="standard")
+        timings["standard metrics (metrics.json)"] = time.perf_counter() - t
+        t = time.perf_counter()
+        run_measures(loaded, with_vr=False)
         timings["rates, ISI, synchrony, STTC, spectra, lag, cycles"] = time.perf_counter() - t
         t = time.perf_counter()
         numbers_vr, arrays_vr = run_measures(loaded, with_vr=True)

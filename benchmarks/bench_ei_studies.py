@@ -29,12 +29,13 @@ def _time(fn, repeats, sync):
 def measure(name: str, repeats: int) -> tuple[float, float]:
     """Seconds per step of the ei_ratio network (FMNIST scale) and of the depth-8 E–I MLP on ``name``."""
     from pinglab_bio.train.layers import SpikingMLP, project_dale_
+    from pinglab_bio.train.loop import build_classifier
     from pinglab_bio.train.networks import readout_loss
-    from pinglab_bio.train.studies.ei_ratio import RatioConfig, build_classifier
+    from pinglab_bio.train.studies.ei_ratio import RatioConfig
 
     device = torch.device(name)
     sync = torch.cuda.synchronize if name == "cuda" else (lambda: None)
-    net = build_classifier(RatioConfig(sigma_in=0.02), 784, 10).to(device)
+    net = build_classifier(RatioConfig(sigma_in=0.02).classifier_config(), 784, 10).to(device)
     opt = torch.optim.SGD(net.parameters(), lr=0.01)
     x = (torch.rand(256, 100, 784) < 0.02).float().to(device)
     y = torch.randint(0, 10, (256,), device=device)

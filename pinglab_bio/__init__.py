@@ -6,36 +6,32 @@ Typical use::
     result = simulate(load_model("ping_coba", {"tau_gaba": "12 ms"}), dt="0.1 ms", seed=1)
     print(result.metrics["gamma_peak_hz"])
     save_run(result, "runs/my-run")
+
+``import pinglab_bio`` loads only the errors; each public name below imports its module (and
+Brian2, elephant, ...) the first time it is used, so importing the package is quick and changes
+no process-wide state (warning filters, exception hook).
 """
 
-import warnings as _warnings
+import importlib as _importlib
 
-import elephant as _elephant  # noqa: F401  (first: its import adds a 'once' filter for UserWarning)
-import pyparsing as _pyparsing
-
-# Brian2 2.9 calls pyparsing APIs that pyparsing 3.3 marks deprecated; those notes concern
-# Brian2's code, not the user's, so keep them off the user's terminal. The filter goes in after
-# elephant's, which would otherwise show them once.
-if hasattr(_pyparsing, "PyparsingDeprecationWarning"):
-    _warnings.filterwarnings("ignore", category=_pyparsing.PyparsingDeprecationWarning)
-
-from . import _moved  # noqa: E402
-from .errors import DeviceError, ModelError, PinglabError, SettingsError  # noqa: E402
-from .measures.core import (  # noqa: E402
-    cv_isi,
-    firing_rates,
-    gamma_peak,
-    mean_rate,
-    population_rate,
-    summarize,
-    synchrony_index,
-    welch_psd,
-)
-from .model.spec import ModelSpec, load_model  # noqa: E402
-from .runs.result import RunResult, describe, load_run, save_run, simulate, write_run  # noqa: E402
-from .sim.build import build_network  # noqa: E402
+from . import _moved
+from .errors import DeviceError, ModelError, PinglabError, SettingsError
 
 __version__ = "0.1.0"
+
+#: public name → the module (below this package) that defines it
+_HOMES = {
+    **dict.fromkeys(("ModelSpec", "load_model"), "model.spec"),
+    "build_network": "sim.build",
+    **dict.fromkeys(("RunResult", "simulate", "save_run", "write_run", "load_run", "describe"),
+                    "runs.result"),
+    **dict.fromkeys(("firing_rates", "mean_rate", "population_rate", "welch_psd", "gamma_peak", "cv_isi",
+                     "synchrony_index", "summarize"), "measures"),
+}
+
+#: the packages and ground-floor modules, reachable as attributes (``pinglab_bio.sim``) as before
+_SUBMODULES = ("cli", "workflow", "runs", "report", "train", "data", "measures", "sim", "model",
+               "errors", "units", "paths", "provenance")
 
 _moved.install()  # the 0.1 module paths (pinglab_bio.spec, ...) keep working for one release
 
@@ -46,3 +42,18 @@ __all__ = [
     "firing_rates", "mean_rate", "population_rate", "welch_psd", "gamma_peak", "cv_isi",
     "synchrony_index", "summarize",
 ]
+
+
+def __getattr__(name):
+    home = _HOMES.get(name)
+    if home is not None:
+        value = getattr(_importlib.import_module(f"{__name__}.{home}"), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    if name in _SUBMODULES:
+        return _importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))

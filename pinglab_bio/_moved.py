@@ -24,6 +24,7 @@ MOVED = {
     "pinglab_bio.runner": "pinglab_bio.runs.result",
     "pinglab_bio.runfolder": "pinglab_bio.runs.folder",
     "pinglab_bio.vanrossum": "pinglab_bio.measures.dissimilarity",
+    "pinglab_bio.measures.core": "pinglab_bio.measures",
     "pinglab_bio.plots": "pinglab_bio.report.figures",
     "pinglab_bio.analyze": "pinglab_bio.workflow.analysis",
     "pinglab_bio.protocol": "pinglab_bio.workflow.protocol",

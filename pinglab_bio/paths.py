@@ -34,14 +34,17 @@ def _names(kind: str, suffix: str) -> list[str]:
 
 
 def list_models() -> list[str]:
+    """Names of the catalogue's model files (``models/<name>.toml``), sorted."""
     return _names("models", ".toml")
 
 
 def list_protocols() -> list[str]:
+    """Names of the catalogue's protocol scripts (``protocols/<name>.py``), sorted."""
     return _names("protocols", ".py")
 
 
 def find_model(name_or_path) -> Path | None:
+    """The model file of a catalogue name or a path to a ``.toml`` file; None when there is none."""
     path = Path(name_or_path)
     if path.suffix == ".toml" and path.is_file():
         return path
@@ -50,6 +53,7 @@ def find_model(name_or_path) -> Path | None:
 
 
 def find_protocol(name_or_path) -> Path | None:
+    """The protocol script of a catalogue name or a path to a ``.py`` file; None when there is none."""
     path = Path(name_or_path)
     if path.suffix == ".py" and path.is_file():
         return path
@@ -58,6 +62,7 @@ def find_protocol(name_or_path) -> Path | None:
 
 
 def find_analysis(protocol: str) -> Path | None:
+    """The analysis script of a protocol (``analysis/<protocol>.py``); None when it has none."""
     candidate = catalogue_dir("analysis") / f"{protocol}.py"
     return candidate if candidate.is_file() else None
 

@@ -55,6 +55,7 @@ def git_revision() -> str | None:
 
 
 def utc_stamp() -> str:
+    """The current UTC time as ``YYYYMMDDTHHMMSSZ`` (run-folder names sort by it)."""
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 

@@ -91,16 +91,15 @@ def check(params):
 def run(params, out, log=print):
     from pathlib import Path
 
-    import numpy as np
-
+    from pinglab_bio.measures.drift import peak_frequency_drift
     from pinglab_bio.runs.folder import write_json
-    from pinglab_bio.runs.result import simulate, write_run
     from pinglab_bio.units import format_quantity
+    from pinglab_bio.workflow.sweeps import Point, run_points
 
     spec0 = params["model_spec"]
     dts = sorted(params["dt_values"], key=float)
     seeds = [params["seed"] + k for k in range(params["seeds"])]
-    rows, notes = [], []
+    points, notes = [], []
     for variant in params["variant_names"]:
         over = variant_overrides(spec0, variant, params.get("compare_overrides"))
         spec = spec0.with_overrides(over) if over else spec0
@@ -113,30 +112,29 @@ def run(params, out, log=print):
         for seed in seeds:
             for dt in kept:
                 dt_ms = float(dt) * 1e3
-                result = simulate(spec, dt=dt, duration=params["duration"], seed=seed,
-                                  device=params["device"], target=params["target"],
-                                  transient=params["transient"])
-                label = f"{variant}-dt={dt_ms:g}ms-seed{seed}"
-                write_run(result, Path(out) / "points" / label, protocol="dt_stability",
-                          data_format=params["data_format"], figures=False, report=False,
-                          extra_info={"dt_study": {"variant": variant, "dt_ms": dt_ms, "seed": seed,
-                                                   "variant_overrides": over}})
-                m = result.metrics
-                rows.append({"variant": variant, "dt_ms": dt_ms, "seed": seed, "peak_hz": m["gamma_peak_hz"],
-                             "rate_exc_hz": m.get("rate_exc_hz"), "rate_inh_hz": m.get("rate_inh_hz")})
-                log(f"{label}: peak {m['gamma_peak_hz']:.1f} Hz, E {m.get('rate_exc_hz') or 0:.2f} Hz, "
-                    f"I {m.get('rate_inh_hz') or 0:.2f} Hz")
+                study = {"variant": variant, "dt_ms": dt_ms, "seed": seed, "variant_overrides": over}
+                points.append(Point(label=f"{variant}-dt={dt_ms:g}ms-seed{seed}", overrides=over, seed=seed,
+                                    values={"variant": variant, "dt_ms": dt_ms}, settings={"dt": dt},
+                                    info={"dt_study": study}))
+    # One engine for every multi-run protocol: each point is a run folder written whole, and the
+    # dt of a point is one of its run settings.
+    found = run_points(spec0, points, Path(out), protocol="dt_stability", data_format=params["data_format"],
+                       log=log, sim_kwargs={"duration": params["duration"], "transient": params["transient"],
+                                            "device": params["device"], "target": params["target"]})
+    rows = [{"variant": r["variant"], "dt_ms": r["dt_ms"], "seed": r["seed"], "peak_hz": r["gamma_peak_hz"],
+             "rate_exc_hz": r.get("rate_exc_hz"), "rate_inh_hz": r.get("rate_inh_hz")} for r in found]
     lines = ["variant       dt (ms)   peak (Hz, mean over seeds)   drift vs finest"]
     summary = {}
     for variant in params["variant_names"]:
         sel = [r for r in rows if r["variant"] == variant]
-        dts_v = sorted({r["dt_ms"] for r in sel})
-        means = {d: float(np.mean([r["peak_hz"] for r in sel if r["dt_ms"] == d])) for d in dts_v}
-        ref = means[dts_v[0]]
-        summary[variant] = {f"{d:g}": {"peak_hz": means[d],
-                                       "peak_freq_drift_pct": 100 * (means[d] - ref) / ref} for d in dts_v}
-        lines += [f"{variant:<12} {d:>8g}   {means[d]:>26.2f}   {100 * (means[d] - ref) / ref:+.1f} %"
-                  for d in dts_v]
+        peaks = {}
+        for r in sel:
+            peaks.setdefault(r["dt_ms"], []).append(r["peak_hz"])
+        drift = peak_frequency_drift(peaks)
+        summary[variant] = {f"{d:g}": {key: v[key] for key in ("peak_hz", "peak_freq_drift_pct")}
+                            for d, v in drift.items()}
+        lines += [f"{variant:<12} {d:>8g}   {v['peak_hz']:>26.2f}   {v['peak_freq_drift_pct']:+.1f} %"
+                  for d, v in drift.items()]
     write_json(Path(out) / "metrics.json", {"points": rows, "peak_by_dt": summary, "notes": notes})
     lines.append("full report: pinglab-bio analyze <this folder> --report dt.html")
     return {"summary": "\n".join(lines), "metrics": {"peak_by_dt": summary}}

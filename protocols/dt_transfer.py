@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from pinglab_bio.runs.folder import write_json
+from pinglab_bio.train.studies.dt_transfer import TRANSFER_MODELS, summarize_rows
 from pinglab_bio.workflow.protocol import Param, main
+
+__all__ = ["PARAMETERS", "check", "run"]
 
 PARAMETERS = {
     "dt_train_values": Param("1ms", "training steps (comma-separated)", kind="quantity_list", unit="s"),
@@ -38,14 +39,13 @@ PARAMETERS = {
     "seed": Param(0, "seed of every random draw", kind="int"),
 }
 
-MODELS = ("ei", "baseline")
 TRANSPORT_NAMES = ("rebin", "resample")
 
 
 def check(params):
     from pinglab_bio.errors import SettingsError
 
-    for key, allowed in (("models", MODELS), ("transports", TRANSPORT_NAMES)):
+    for key, allowed in (("models", TRANSFER_MODELS), ("transports", TRANSPORT_NAMES)):
         items = [v.strip() for v in str(params[key]).split(",") if v.strip()]
         bad = [v for v in items if v not in allowed]
         if bad or not items:
@@ -62,49 +62,11 @@ def check(params):
         raise SettingsError("--epochs must be ≥ 1. Fix: e.g. --epochs 6")
 
 
-def _train(model_kind, dt_s, params, data, log):
-    import torch
-
-    from pinglab_bio.train.loop import TrainConfig, build_classifier, encode_split
-    from pinglab_bio.train.networks import EIClassifier, baseline_model, predict, readout_loss
-
-    duration_ms = float(params["duration"]) * 1e3
-    config = TrainConfig(dataset=params["dataset"], epochs=params["epochs"], dt_ms=dt_s * 1e3,
-                         duration_ms=duration_ms, ei_ratio=params["ei_ratio"], seed=params["seed"]).check()
-    if model_kind == "ei":
-        net = build_classifier(config, data.n_inputs, data.n_classes)
-    else:
-        n_hidden = config.n_hidden
-        n_exc = int(round(config.ei_ratio * n_hidden))
-        signs = {"hidden_to_out": np.concatenate([np.ones(n_exc), -np.ones(n_hidden - n_exc)])}
-        # β = exp(-dt_train/tau) with tau = 10 ms: the baseline matches the E/I cell at dt_train only
-        model = baseline_model(data.n_inputs, n_hidden, data.n_classes, beta=float(np.exp(-dt_s / 0.01)))
-        # input spikes jump v directly (no synaptic filter): smaller input weights than the E/I cell
-        net = EIClassifier(model, signs, {"input_to_hidden": 0.05, "hidden_to_out": 0.5}, seed=config.seed)
-    opt = torch.optim.Adam([w for w in net.weights.values() if w.requires_grad], lr=config.lr)
-    for epoch in range(config.epochs):
-        spikes = encode_split(config, data.x_train, (config.seed, epoch))
-        order = np.random.default_rng([config.seed, epoch, 1]).permutation(len(data.y_train))
-        losses, correct = [], 0
-        for start in range(0, len(order), config.batch_size):
-            idx = order[start:start + config.batch_size]
-            out_v, _ = net(torch.as_tensor(spikes[idx]), dt_s)
-            loss = readout_loss(out_v, torch.as_tensor(data.y_train[idx]))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            net.project_()
-            losses.append(float(loss.detach()))
-            correct += int((predict(out_v.detach()) == data.y_train[idx]).sum())
-        log(f"  {model_kind} dt_train {dt_s * 1e3:g} ms epoch {epoch + 1}/{config.epochs} "
-            f"loss {np.mean(losses):.3f} train {correct / len(order):.3f}")
-    return net, config
-
-
 def run(params, out, log=print):
     from pinglab_bio.data.datasets import load_dataset
     from pinglab_bio.data.transport import move_spikes
     from pinglab_bio.train.loop import encode_split, evaluate_brian2
+    from pinglab_bio.train.studies.dt_transfer import train_transfer_network
 
     started = time.perf_counter()
     data = load_dataset(params["dataset"], data_dir=params["data_dir"] or None, seed=params["seed"])
@@ -118,7 +80,9 @@ def run(params, out, log=print):
     for dt_train in sorted(float(dt) for dt in params["dt_train_values"]):
         for kind in params["models"]:
             t0 = time.perf_counter()
-            net, config = _train(kind, dt_train, params, data, log)
+            net, config = train_transfer_network(kind, dt_train, data, epochs=params["epochs"],
+                                                 duration_s=duration, ei_ratio=params["ei_ratio"],
+                                                 seed=params["seed"], dataset_name=params["dataset"], log=log)
             train_s = time.perf_counter() - t0
             base = encode_split(config, x_test, (params["seed"], 1_000_003), dt_s=dt_train,
                                 steps=int(round(duration / dt_train)))
@@ -150,25 +114,6 @@ def run(params, out, log=print):
                      f"{s['accuracy_at_train']:.3f}      {s['accuracy_min']:.3f}  {s['accuracy_max']:.3f}  "
                      + (f"{s['rate_ratio']:.1f}×" if s["rate_ratio"] is not None else "silent at some dt"))
     return {"summary": "\n".join(lines), "metrics": {"summary": summary}}
-
-
-def summarize_rows(rows: list) -> list:
-    """Per (model, dt_train, transport): accuracy at dt_train, min/max over the grid, rate ratio."""
-    out = []
-    keys = sorted({(r["model"], r["dt_train_ms"], r["transport"]) for r in rows})
-    for model, dt_train, transport in keys:
-        sel = [r for r in rows
-               if (r["model"], r["dt_train_ms"], r["transport"]) == (model, dt_train, transport)]
-        at = [r["accuracy"] for r in sel if abs(r["dt_ms"] - dt_train) < 1e-9]
-        rates = [r["hidden_rate_hz"] for r in sel]
-        low = min(rates)
-        out.append({"model": model, "dt_train_ms": dt_train, "transport": transport,
-                    "accuracy_at_train": at[0] if at else None,
-                    "accuracy_min": min(r["accuracy"] for r in sel),
-                    "accuracy_max": max(r["accuracy"] for r in sel),
-                    "rate_min_hz": low, "rate_max_hz": max(rates),
-                    "rate_ratio": (max(rates) / low) if low > 0 else None})
-    return out
 
 
 if __name__ == "__main__":

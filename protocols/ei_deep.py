@@ -38,7 +38,7 @@ def check(params):
     require_torch(params["torch_device"])
     from pinglab_bio.errors import SettingsError
     from pinglab_bio.train.layers import NORMALISATIONS
-    from pinglab_bio.train.studies.ei_deep import parse_list
+    from pinglab_bio.train.studies.common import parse_list
 
     params["depth_list"] = parse_list("--depths", params["depths"], int, minimum=1)
     params["norm_list"] = parse_list("--norms", params["norms"], allowed=NORMALISATIONS)
@@ -68,10 +68,11 @@ def run(params, out, log=print):
     import torch
 
     from pinglab_bio.runs.folder import write_json
-    from pinglab_bio.train.studies.ei_deep import load_digits_split, train_mlp
+    from pinglab_bio.train.studies.common import digits_tensors
+    from pinglab_bio.train.studies.ei_deep import train_mlp
 
     torch.set_num_threads(params["threads"])
-    data = load_digits_split(seed=params["seed"])
+    data = digits_tensors(seed=params["seed"])
     runs = []
     for depth in params["depth_list"]:
         for norm in params["norm_list"]:

@@ -46,7 +46,7 @@ PARAMETERS = {
 def check(params):
     require_torch(params["torch_device"])
     from pinglab_bio.errors import SettingsError
-    from pinglab_bio.train.studies.ei_deep import parse_list
+    from pinglab_bio.train.studies.common import parse_list
 
     params["ratio_list"] = parse_list("--ratios", params["ratios"], float)
     params["sigma_list"] = parse_list("--sigma-in-values", params["sigma_in_values"], float)
@@ -77,11 +77,11 @@ def run(params, out, log=print):
     import torch
 
     from pinglab_bio.runs.folder import write_json
-    from pinglab_bio.train.studies.ei_deep import load_digits_split
+    from pinglab_bio.train.studies.common import digits_tensors
     from pinglab_bio.train.studies.ei_ratio import train_ratio_run
 
     torch.set_num_threads(params["threads"])
-    data = load_digits_split(seed=params["seed"])
+    data = digits_tensors(seed=params["seed"])
     (out / "vr").mkdir()
     records = []
     for ratio in params["ratio_list"]:

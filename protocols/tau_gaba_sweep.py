@@ -8,8 +8,9 @@ ms), with the E rate falling alongside. Writes one run folder per point under po
 
 import numpy as np
 
+from pinglab_bio.report.figures import population_label
 from pinglab_bio.workflow.protocol import Param, main, simulate_kwargs, simulation_parameters
-from pinglab_bio.workflow.sweep_summary import summarize_sweep
+from pinglab_bio.workflow.sweep_summary import row_populations, summarize_sweep
 from pinglab_bio.workflow.sweeps import Point, run_points
 
 PARAMETERS = {
@@ -51,18 +52,21 @@ def run(params, out, log=print):
     from pinglab_bio.runs.folder import write_json
 
     write_json(out / "metrics.json", metrics)
-    lines = ["tau_GABA (ms)   gamma peak (Hz)   E rate (Hz)   I rate (Hz)"]
+    pops = row_populations(rows)
+
     def rate(value):
         return "n/a" if value is None else f"{value:.2f}"
 
-    lines += [f"{r['tau_gaba_ms']:>12g}   {r['gamma_peak_hz']:>15.1f}   {rate(r['rate_exc_hz']):>11}   "
-              f"{rate(r['rate_inh_hz']):>11}" for r in summary["table"]]
+    lines = ["tau_GABA (ms)   gamma peak (Hz)" + "".join(f"   {population_label(p) + ' rate (Hz)':>11}"
+                                                      for p in pops)]
+    lines += [f"{r['tau_gaba_ms']:>12g}   {r['gamma_peak_hz']:>15.1f}"
+              + "".join(f"   {rate(r.get(f'rate_{p}_hz')):>11}" for p in pops) for r in summary["table"]]
     lines.append("frequency falls monotonically: "
                  + ("yes" if metrics["frequency_falls_monotonically"] else "NO"))
     if f"rate_{rhythm}_vs_gamma_fit" in metrics:
         fit = metrics[f"rate_{rhythm}_vs_gamma_fit"]
-        lines.append(f"{rhythm.upper()[0]} rate ≈ {fit['intercept_hz']:.2f} + {fit['slope']:.3f}·f_gamma "
-                     f"(R² {fit['r2']:.3f})")
+        lines.append(f"{population_label(rhythm)} rate ≈ {fit['intercept_hz']:.2f} + "
+                     f"{fit['slope']:.3f}·f_gamma (R² {fit['r2']:.3f})")
     return {"summary": "\n".join(lines), "metrics": metrics}
 
 

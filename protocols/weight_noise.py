@@ -42,7 +42,7 @@ PARAMETERS = {
 def check(params):
     require_torch(params["torch_device"])
     from pinglab_bio.errors import SettingsError
-    from pinglab_bio.train.studies.ei_deep import parse_list
+    from pinglab_bio.train.studies.common import parse_list
 
     params["ratio_list"] = parse_list("--ratios", params["ratios"], float)
     params["noise_list"] = parse_list("--noise-levels", params["noise_levels"], float, minimum=0.0)
@@ -83,11 +83,11 @@ def run(params, out, log=print):
     import torch
 
     from pinglab_bio.runs.folder import write_json
-    from pinglab_bio.train.studies.ei_deep import load_digits_split
+    from pinglab_bio.train.studies.common import digits_tensors
     from pinglab_bio.train.studies.ei_ratio import train_ratio_run
 
     torch.set_num_threads(params["threads"])
-    data = load_digits_split(seed=params["seed"])
+    data = digits_tensors(seed=params["seed"])
     records = []
     k = params["score_epochs"]
     for noise in params["noise_list"]:

@@ -124,3 +124,27 @@ def test_interrupted_run_leaves_nothing_behavior(in_tmp, capsys, monkeypatch):
     assert main(["run", "ping_gamma", "--out", "out"]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert list(in_tmp.iterdir()) == []
+
+
+def test_main_restores_global_state_behavior(in_tmp, capsys):
+    import warnings
+
+    import brian2
+
+    def hook(*args):
+        pass
+
+    saved_hook = sys.excepthook
+    sys.excepthook = hook
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)
+            filters = list(warnings.filters)
+            level = brian2.BrianLogger.console_handler.level
+            assert main(["models"]) == 0
+            assert main(["run", "ping_gamma", "--seed", "x"]) == 2
+            assert warnings.filters == filters
+            assert sys.excepthook is hook
+            assert brian2.BrianLogger.console_handler.level == level
+    finally:
+        sys.excepthook = saved_hook

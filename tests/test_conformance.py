@@ -8,16 +8,16 @@ torch = pytest.importorskip("torch")
 import brian2  # noqa: E402
 
 from pinglab_bio import build_network, load_model  # noqa: E402
-from pinglab_bio.train import (  # noqa: E402
+from pinglab_bio.model.network import NetworkModel, PathwayModel, PopulationModel  # noqa: E402
+from pinglab_bio.train.bridge import export_network, simulate_brian2  # noqa: E402
+from pinglab_bio.train.derive import (  # noqa: E402
     DerivationError,
-    PathwayModel,
-    PopulationModel,
     derive_network,
+    derive_pathway,
+    derive_population,
     init_network_state,
     run_network,
 )
-from pinglab_bio.train.bridge import export_network, simulate_brian2  # noqa: E402
-from pinglab_bio.train.derive import NetworkModel, derive_pathway, derive_population  # noqa: E402
 from pinglab_bio.train.networks import classifier_model, network_model_from_spec  # noqa: E402
 
 

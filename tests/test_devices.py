@@ -10,8 +10,8 @@ from pinglab_bio.cli.app import main
 from pinglab_bio.sim import devices
 from pinglab_bio.sim.devices import (
     DeviceError,
-    _claim_folder,
     check_device,
+    claim_folder,
     device_status,
     list_devices,
     use_device,
@@ -32,10 +32,10 @@ def test_check_device_errors():
 
 def _pretend(monkeypatch, *, installed=(), which=None):
     real_find, real_which = importlib.util.find_spec, shutil.which
-    monkeypatch.setattr(devices.importlib.util, "find_spec",
+    monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: object() if name in installed else
                         (None if name in ("brian2cuda", "brian2genn") else real_find(name, *a)))
-    monkeypatch.setattr(devices.shutil, "which",
+    monkeypatch.setattr(shutil, "which",
                         lambda cmd: which.get(cmd, real_which(cmd)) if which is not None else real_which(cmd))
 
 
@@ -45,18 +45,18 @@ def test_cuda_missing_parts_errors(monkeypatch):
                                           r"installed\. Fix: pip install -e \.\[cuda\]"):
         check_device("cuda_standalone")
     _pretend(monkeypatch, installed=("brian2cuda",), which={"nvcc": None})
-    monkeypatch.setattr(devices, "_nvcc", lambda: None)
+    monkeypatch.setattr(devices.probe, "nvcc", lambda: None)
     with pytest.raises(DeviceError, match=r"the CUDA compiler nvcc was not found .* set CUDA_PATH"):
         check_device("cuda_standalone")
-    monkeypatch.setattr(devices, "_nvcc", lambda: "/opt/cuda/bin/nvcc")
-    monkeypatch.setattr(devices, "_gpus", lambda: ([], "nvidia-smi is not on PATH (no NVIDIA driver)"))
+    monkeypatch.setattr(devices.probe, "nvcc", lambda: "/opt/cuda/bin/nvcc")
+    monkeypatch.setattr(devices.probe, "gpus", lambda: ([], "nvidia-smi is not on PATH (no NVIDIA driver)"))
     with pytest.raises(DeviceError, match=r"no usable NVIDIA GPU: nvidia-smi is not on PATH"):
         check_device("cuda_standalone")
-    monkeypatch.setattr(devices, "_gpus", lambda: (["NVIDIA H100, 9.0"], ""))
-    monkeypatch.setattr(devices, "_has_curand", lambda nvcc: False)
+    monkeypatch.setattr(devices.probe, "gpus", lambda: (["NVIDIA H100, 9.0"], ""))
+    monkeypatch.setattr(devices.probe, "has_curand", lambda nvcc: False)
     with pytest.raises(DeviceError, match=r"libcurand .* Fix: pip install nvidia-curand"):
         check_device("cuda_standalone")
-    monkeypatch.setattr(devices, "_has_curand", lambda nvcc: True)
+    monkeypatch.setattr(devices.probe, "has_curand", lambda nvcc: True)
     status = device_status("cuda_standalone")
     assert status.usable and "NVIDIA H100" in status.reason
 
@@ -67,10 +67,10 @@ def test_genn_missing_parts_errors(monkeypatch):
                                           r"docs/readme/devices-and-sweeps\.md"):
         check_device("genn")
     _pretend(monkeypatch, installed=("brian2genn",))
-    monkeypatch.setattr(devices.brian2, "__version__", "2.9.0")
+    monkeypatch.setattr(brian2, "__version__", "2.9.0")
     with pytest.raises(DeviceError, match=r"brian2genn needs brian2<2\.6 but brian2 2\.9\.0 is installed"):
         check_device("genn")
-    monkeypatch.setattr(devices.brian2, "__version__", "2.5.4")
+    monkeypatch.setattr(brian2, "__version__", "2.5.4")
     monkeypatch.delenv("GENN_PATH", raising=False)
     _pretend(monkeypatch, installed=("brian2genn",), which={"genn-buildmodel.sh": None})
     with pytest.raises(DeviceError, match=r"GeNN library was not found .* export GENN_PATH"):
@@ -80,14 +80,14 @@ def test_genn_missing_parts_errors(monkeypatch):
 def test_genn_backend_follows_the_gpu_behavior(monkeypatch):
     """With every part there, genn uses GeNN's CUDA backend on a GPU and its CPU backend without."""
     _pretend(monkeypatch, installed=("brian2genn",))
-    monkeypatch.setattr(devices.brian2, "__version__", "2.5.4")
+    monkeypatch.setattr(brian2, "__version__", "2.5.4")
     monkeypatch.setenv("GENN_PATH", "/opt/genn")
-    monkeypatch.setattr(devices, "_gpus", lambda: ([], "nvidia-smi is not on PATH (no NVIDIA driver)"))
+    monkeypatch.setattr(devices.probe, "gpus", lambda: ([], "nvidia-smi is not on PATH (no NVIDIA driver)"))
     status = device_status("genn")
     assert status.usable and "GeNN at /opt/genn; GeNN's single-threaded CPU backend (no GPU" in status.reason
     assert "devices.genn.cuda_backend.cuda_path" not in devices.device_prefs("genn")
-    monkeypatch.setattr(devices, "_gpus", lambda: (["NVIDIA H100, 9.0"], ""))
-    monkeypatch.setattr(devices, "_nvcc", lambda: "/opt/cuda/bin/nvcc")
+    monkeypatch.setattr(devices.probe, "gpus", lambda: (["NVIDIA H100, 9.0"], ""))
+    monkeypatch.setattr(devices.probe, "nvcc", lambda: "/opt/cuda/bin/nvcc")
     assert device_status("genn").reason.endswith("CUDA backend on NVIDIA H100, 9.0")
     assert devices.device_prefs("genn")["devices.genn.cuda_backend.cuda_path"] == "/opt/cuda"
 
@@ -137,11 +137,11 @@ def test_devices_command_behavior(capsys):
 
 def test_build_folders_never_shared_behavior(tmp_path, monkeypatch):
     monkeypatch.setenv("PINGLAB_BIO_CACHE", str(tmp_path))
-    first, lock1 = _claim_folder("cpp_standalone", "abc")
-    second, lock2 = _claim_folder("cpp_standalone", "abc")   # held: the next slot
+    first, lock1 = claim_folder("cpp_standalone", "abc")
+    second, lock2 = claim_folder("cpp_standalone", "abc")   # held: the next slot
     assert first.name == "abc" and second.name == "abc-1" and first != second
     lock1.close()
-    again, lock3 = _claim_folder("cpp_standalone", "abc")    # released: reused
+    again, lock3 = claim_folder("cpp_standalone", "abc")    # released: reused
     assert again == first
     lock2.close()
     lock3.close()

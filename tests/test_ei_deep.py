@@ -65,7 +65,7 @@ def test_ei_deep_errors(args, match):
 
 
 def test_torch_device_errors():
-    from pinglab_bio.train.studies.ei_deep import check_torch_device
+    from pinglab_bio.train.device import check_torch_device
 
     assert check_torch_device("cpu") == "cpu"
     with pytest.raises(SettingsError, match="'gpu0' is not a torch device"):

@@ -8,14 +8,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from pinglab_bio.data.encoders import poisson_encode  # noqa: E402
 from pinglab_bio.errors import SettingsError  # noqa: E402
-from pinglab_bio.train.studies.ei_ratio import (  # noqa: E402
-    RatioConfig,
-    pair_classes,
-    poisson_encode,
-    train_ratio_run,
-    van_rossum_discrete,
-)
+from pinglab_bio.train.studies.common import pair_classes  # noqa: E402
+from pinglab_bio.train.studies.ei_ratio import RatioConfig, train_ratio_run, van_rossum_discrete  # noqa: E402
 
 
 @pytest.mark.parametrize("tau", [1.0, 2.5])
@@ -58,7 +54,8 @@ def test_poisson_encode_rate_is_dt_correct():
     counts = []
     for dt in (1e-3, 0.5e-3):
         steps = int(round(0.1 / dt))
-        spikes = poisson_encode(x, steps, dt, 200.0, torch.Generator().manual_seed(0))
+        gen = torch.Generator().manual_seed(0)
+        spikes = poisson_encode(x, dt_s=dt, steps=steps, max_rate_hz=200.0, rng=gen)
         counts.append(float(spikes.sum(1).mean()))
     # expected count in 100 ms at 100 Hz: 10 per step-probability 1-exp(-r dt) ≈ r dt (1 - r dt / 2)
     assert counts[0] == pytest.approx(100 * (1 - math.exp(-0.1)), rel=0.01)  # 20 000 trains: SE 0.2 %
@@ -66,9 +63,9 @@ def test_poisson_encode_rate_is_dt_correct():
 
 
 def _tiny_data(n_train=120, n_test=40):
-    from pinglab_bio.train.studies.ei_deep import load_digits_split
+    from pinglab_bio.train.studies.common import digits_tensors
 
-    x_tr, y_tr, x_te, y_te = load_digits_split()
+    x_tr, y_tr, x_te, y_te = digits_tensors()
     return x_tr[:n_train], y_tr[:n_train], x_te[:n_test], y_te[:n_test]
 
 

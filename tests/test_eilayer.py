@@ -144,9 +144,9 @@ def test_sigmoid_spike_heaviside_and_gradient_peak():
 
 def test_deep_ei_stack_keeps_activity_where_plain_stack_goes_silent():
     """Depth 8 at initialisation: E–I Init rescales every layer's current, plain layers shrink it."""
-    from pinglab_bio.train.studies.ei_deep import load_digits_split
+    from pinglab_bio.train.studies.common import digits_tensors
 
-    x = load_digits_split()[0][:256]
+    x = digits_tensors()[0][:256]
     torch.manual_seed(0)
     ei = SpikingMLP(64, 128, 8, 10, norm="ei").train()
     plain = SpikingMLP(64, 128, 8, 10, norm="none").train()

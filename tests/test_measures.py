@@ -6,7 +6,7 @@ import pytest
 import quantities as pq
 
 from pinglab_bio import errors
-from pinglab_bio.measures.core import (
+from pinglab_bio.measures import (
     cv_isi,
     firing_rates,
     gamma_peak,

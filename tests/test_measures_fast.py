@@ -15,13 +15,19 @@ import quantities as pq
 from elephant.spike_train_synchrony import spike_contrast
 
 from pinglab_bio import errors
-from pinglab_bio.measures.core import (
+from pinglab_bio.measures import (
     cv_isi,
+    fraction_active,
+    lv_isi,
+    peak_frequency_drift,
+    percent_drift,
     population_rate,
     spike_contrast_flat,
     summarize,
     summarize_arrays,
+    summary,
     synchrony_index,
+    trains_in_window,
 )
 from pinglab_bio.runs.folder import write_spikes
 
@@ -132,3 +138,47 @@ def test_summarize_arrays_errors():
         summarize_arrays(good, dt=0.1 * pq.ms, t_start=0.1 * pq.s, t_stop=1.0)
     with pytest.raises(errors.PinglabError, match=r"t_stop \(0.1 s\) must be after t_start \(0.5 s\)"):
         summarize_arrays(good, dt=0.1 * pq.ms, t_start=0.5 * pq.s, t_stop=0.1 * pq.s)
+
+
+def test_summary_levels_behavior(default_run):
+    kw = dict(dt=0.1 * pq.ms, t_start=0.1 * pq.s, t_stop=1.0 * pq.s)
+    trains = {p: default_run.spiketrains(p) for p in default_run.populations}
+    standard, arrays = summary(trains, **kw)
+    assert standard == summarize_arrays({p: (default_run.info["populations"][p], *default_run.spike_arrays(p))
+                                         for p in default_run.populations}, **kw)[0]
+    assert standard == default_run.metrics  # metrics.json is the standard level
+    sweep, sweep_arrays = summary(trains, level="sweep", **kw)
+    # each level holds the one before, number for number
+    assert {k: sweep[k] for k in standard} == standard
+    window = {p: trains_in_window(t, kw["t_start"], kw["t_stop"]) for p, t in trains.items()}
+    assert sweep["lv_isi_exc"] == lv_isi(window["exc"])
+    assert set(sweep_arrays["welch"]) == {"exc"} and "gamma_q_factor" in sweep
+    full, full_arrays = summary(trains, level="full", van_rossum=False, **kw)
+    assert {k: full[k] for k in sweep} == sweep
+    assert full["fraction_active_inh"] == fraction_active(window["inh"], kw["t_start"], kw["t_stop"])
+    assert full["ei_populations"] == ["exc", "inh"] and "exc_fraction_per_cycle" in full
+    assert set(full_arrays["multitaper"]) == {"exc", "inh"} and "van_rossum" not in full
+    # flat arrays and neo trains give the same full summary
+    flat = {p: (default_run.info["populations"][p], *default_run.spike_arrays(p)) for p in trains}
+    assert summary(flat, level="full", van_rossum=False, **kw)[0] == full
+
+
+def test_summary_errors():
+    good = {"exc": (3, np.array([0, 2]), np.array([0.2, 0.3]))}
+    kw = dict(dt=0.1 * pq.ms, t_start=0.1 * pq.s, t_stop=1.0 * pq.s)
+    with pytest.raises(errors.PinglabError, match=r"unknown summary level 'ful'. Fix: use one of standard, "
+                                                  r"sweep, full"):
+        summary(good, level="ful", **kw)
+    with pytest.raises(errors.PinglabError, match=r"spikes of 'exc' is empty"):
+        summary({"exc": []}, **kw)
+
+
+def test_peak_frequency_drift_behavior():
+    drift = peak_frequency_drift({0.25: [40.0, 42.0], 0.1: [50.0, 50.0], 0.5: [None, 45.0]})
+    assert list(drift) == [0.1, 0.25, 0.5]  # finest first
+    assert drift[0.1] == {"peak_hz": 50.0, "peak_freq_drift_hz": 0.0, "peak_freq_drift_pct": 0.0}
+    assert drift[0.25]["peak_hz"] == 41.0 and drift[0.25]["peak_freq_drift_hz"] == -9.0
+    assert drift[0.25]["peak_freq_drift_pct"] == percent_drift(41.0, 50.0) == pytest.approx(-18.0)
+    assert drift[0.5]["peak_hz"] == 45.0  # a missing seed is left out of the mean
+    with pytest.raises(errors.PinglabError, match=r"peaks_by_dt is empty"):
+        peak_frequency_drift({})

@@ -13,8 +13,8 @@ import brian2  # noqa: E402
 from pinglab_bio.cli.app import main  # noqa: E402
 from pinglab_bio.data.datasets import Dataset, load_digits_dataset  # noqa: E402
 from pinglab_bio.errors import SettingsError  # noqa: E402
-from pinglab_bio.train import PopulationModel, damp_gradient, derive_network, init_network_state, run_network  # noqa: E402
-from pinglab_bio.train.derive import NetworkModel  # noqa: E402
+from pinglab_bio.model.network import NetworkModel, PopulationModel  # noqa: E402
+from pinglab_bio.train.derive import damp_gradient, derive_network, init_network_state, run_network  # noqa: E402
 from pinglab_bio.train.loop import TrainConfig, build_classifier, train_classifier  # noqa: E402
 
 
@@ -92,7 +92,7 @@ def test_train_config_errors():
 def test_cli_train_ei_readout_run_folder(tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["train", "ei_readout", "--dataset", "digits", "--ei-ratio", "0.8", "--epochs", "1",
-                 "--limit", "32", "--duration", "10", "--n-hidden", "10", "--out", str(out), "--quiet"])
+                 "--limit", "32", "--duration", "10ms", "--n-hidden", "10", "--out", str(out), "--quiet"])
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"test_accuracy", "test_accuracy_brian2"} <= set(metrics)
@@ -111,6 +111,23 @@ def test_cli_train_errors(tmp_path, capsys):
     assert main(["train", "ei_readout", "--dataset", "shd", "--out", str(out)]) == 2
     assert "read from local files" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_cli_train_time_errors(tmp_path, capsys):
+    out = tmp_path / "bad"
+    assert main(["train", "ei_readout", "--dt", "1", "--out", str(out)]) == 2
+    assert "--dt '1' is not a time. Fix: give it a time unit, e.g. --dt 1ms" in capsys.readouterr().err
+    assert main(["train", "ei_readout", "--duration", "abc", "--out", str(out)]) == 2
+    assert "--duration: 'abc' is not a number followed by a unit" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_cli_train_help_is_plain_text(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help to the terminal
+    assert "``" not in text and "::" not in text and "--dt TIME" in text
+    assert "(default: 1ms; reservoir: 0.25ms)" in text
 
 
 def _leaky_chain():

@@ -7,13 +7,15 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from pinglab_bio.errors import SettingsError  # noqa: E402
-from pinglab_bio.train.studies.ei_ratio import RatioConfig, add_weight_noise_, build_classifier  # noqa: E402
+from pinglab_bio.train.loop import build_classifier  # noqa: E402
+from pinglab_bio.train.studies.ei_ratio import RatioConfig  # noqa: E402
 
 
 def test_weight_noise_changes_weights_and_keeps_signs():
-    net = build_classifier(RatioConfig(ei_ratio=0.5, n_hidden=40, sigma_in=0.1, sigma_out=0.5), 16, 4)
+    config = RatioConfig(ei_ratio=0.5, n_hidden=40, sigma_in=0.1, sigma_out=0.5)
+    net = build_classifier(config.classifier_config(), 16, 4)
     before = {k: w.detach().clone() for k, w in net.weights.items()}
-    add_weight_noise_(net, 0.01, torch.Generator().manual_seed(0))
+    net.add_weight_noise_(0.01, torch.Generator().manual_seed(0), relative=False)
     w_in = net.weights["input_to_hidden"].detach()
     assert bool((w_in >= 0).all())
     out = net.weights["hidden_to_out"].detach()

@@ -1,29 +1,25 @@
 """``pinglab-bio``: run protocols, list models and protocols, show a run's metrics.
 
 Every bad input ends in one line on stderr (``error: ...``) and exit status 2; no traceback.
-Set ``PINGLAB_BIO_DEBUG=1`` to see the traceback of an unexpected failure.
+Set ``PINGLAB_BIO_DEBUG=1`` to see the traceback of an unexpected failure. Process-wide
+settings made for a command (exception hook, warning filters, Brian2's log level) are put back
+when :func:`main` returns (see :func:`pinglab_bio.workflow.protocol.command_session`).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
-import traceback
-import warnings
 from pathlib import Path
 
-from ..errors import PinglabError, SettingsError
+from ..errors import EXIT_USAGE, PinglabError
 
 __all__ = ["main", "build_parser"]
 
-EXIT_USAGE = 2
-EXIT_FAILURE = 1
-
 # Subcommands that live in their own modules. Each module defines
-# ``register(subparsers)`` (adds its parser, whose parser_class raises SettingsError) and
-# ``handle(ns) -> int``; raise PinglabError for bad input.
+# ``register(subparsers)`` (adds its parser; the subparsers' parser_class is SettingsParser, so
+# usage errors raise SettingsError) and ``handle(ns) -> int``; raise PinglabError for bad input.
 COMMAND_MODULES: tuple[str, ...] = (
     "pinglab_bio.cli.devices",
     "pinglab_bio.cli.sweep",
@@ -32,16 +28,13 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise SettingsError(f"{message}. Fix: see `{self.prog} --help`")
-
-
 def build_parser() -> argparse.ArgumentParser:
+    """The ``pinglab-bio`` parser with every subcommand (usage errors raise SettingsError)."""
     from ..paths import list_protocols
+    from ..workflow.protocol import SettingsParser
 
-    parser = _Parser(prog="pinglab-bio", description="Brian2 toolkit for E/I networks and PING gamma.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser = SettingsParser(prog="pinglab-bio", description="Brian2 toolkit for E/I networks and PING gamma.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=SettingsParser)
     parser.set_defaults(command=None)
     run = sub.add_parser("run", help="run a protocol (see `pinglab-bio protocols`)", add_help=False)
     run.add_argument("protocol", nargs="?", help=f"one of {', '.join(list_protocols())}")
@@ -118,71 +111,42 @@ def _print_metrics(metrics: dict, indent: str = ""):
 
 def _cmd_run(protocol: str | None, args: list[str]) -> int:
     from ..paths import list_protocols
-    from ..workflow.protocol import load_protocol, parse_protocol_args, protocol_parser, run_protocol
+    from ..workflow.protocol import run_from_argv
 
     if protocol in (None, "-h", "--help"):
         print("usage: pinglab-bio run PROTOCOL [options]   (PROTOCOL --help lists its options)")
         print("protocols: " + ", ".join(list_protocols()))
         return 0 if protocol else EXIT_USAGE
-    module = load_protocol(protocol)
-    prog = f"pinglab-bio run {module.PROTOCOL_NAME}"
-    if "-h" in args or "--help" in args:
-        protocol_parser(module, prog).print_help()
-        return 0
-    params, options = parse_protocol_args(module, args, prog)
-    folder, returned = run_protocol(module, params, out=options["out"], quiet=options["quiet"])
-    if returned.get("summary"):
-        print(returned["summary"])
-    print(f"total wall time {returned['wall_time_s']:.1f} s")
-    print(f"results: {folder}")
-    if (folder / "report.html").is_file():
-        print(f"report:  {folder / 'report.html'}")
-    return 0
+    return run_from_argv(protocol, args)
+
+
+def _dispatch(argv: list[str]) -> int:
+    parser = build_parser()
+    if not argv:
+        parser.print_help()
+        return EXIT_USAGE
+    ns = parser.parse_args(argv[:2] if argv[0] == "run" else argv)
+    if ns.command == "run":
+        return _cmd_run(argv[1] if len(argv) > 1 else None, argv[2:])
+    if ns.command == "models":
+        return _cmd_models()
+    if ns.command == "protocols":
+        return _cmd_protocols()
+    if ns.command == "show":
+        return _cmd_show(ns.run_dir)
+    plugin = _plugin_for(ns.command) if ns.command else None
+    if plugin is not None:
+        return plugin.handle(ns)
+    parser.print_help()
+    return EXIT_USAGE
 
 
 def main(argv=None) -> int:
-    # Brian2 installs an exception hook that prints a bug-report banner; the CLI reports its own.
-    sys.excepthook = sys.__excepthook__
+    """Entry point of ``pinglab-bio``; returns the exit status (0 done, 1 unforeseen, 2 bad input)."""
+    from ..workflow.protocol import run_command
+
     argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        import brian2
-
-        # Brian2 routes Python warnings into its log; the deprecation notes of its own
-        # dependencies (pyparsing) are noise to a user. Set after import: pyparsing adds filters.
-        warnings.simplefilter("ignore", DeprecationWarning)
-
-        brian2.BrianLogger.console_handler.setLevel("WARNING")
-        parser = build_parser()
-        if not argv:
-            parser.print_help()
-            return EXIT_USAGE
-        ns = parser.parse_args(argv[:2] if argv[0] == "run" else argv)
-        if ns.command == "run":
-            return _cmd_run(argv[1] if len(argv) > 1 else None, argv[2:])
-        if ns.command == "models":
-            return _cmd_models()
-        if ns.command == "protocols":
-            return _cmd_protocols()
-        if ns.command == "show":
-            return _cmd_show(ns.run_dir)
-        plugin = _plugin_for(ns.command) if ns.command else None
-        if plugin is not None:
-            return plugin.handle(ns)
-        parser.print_help()
-        return EXIT_USAGE
-    except PinglabError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted: no run folder was left behind", file=sys.stderr)
-        return 130
-    except Exception as err:  # anything unforeseen still ends in one line
-        if os.environ.get("PINGLAB_BIO_DEBUG"):
-            traceback.print_exc()
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        print(f"error: unexpected {type(err).__name__}: {first} (set PINGLAB_BIO_DEBUG=1 for the "
-              "traceback)", file=sys.stderr)
-        return EXIT_FAILURE
+    return run_command(lambda: _dispatch(argv))
 
 
 if __name__ == "__main__":

@@ -20,11 +20,6 @@ COMMANDS = ("sweep",)
 _NEEDED = ("model", "dt", "duration", "seed", "device")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise SettingsError(f"{message}. Fix: see `{self.prog} --help`")
-
-
 def register(subparsers):
     """Add the ``sweep`` subcommand (its options are parsed in :func:`handle`)."""
     p = subparsers.add_parser("sweep", help="run a protocol over a grid of model values", add_help=False)
@@ -34,7 +29,9 @@ def register(subparsers):
 
 def sweep_parser(prog: str = "pinglab-bio sweep PROTOCOL") -> argparse.ArgumentParser:
     """The sweep's own options; the protocol's flags (--device, --duration, ...) come after."""
-    parser = _Parser(prog=prog, add_help=False, description=__doc__,
+    from ..workflow.protocol import SettingsParser
+
+    parser = SettingsParser(prog=prog, add_help=False, description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                         help="a model entry (as for --set) and its values; repeat for a product grid")

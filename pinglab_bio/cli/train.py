@@ -1,16 +1,9 @@
 """``pinglab-bio train``: surrogate-gradient training of E/I networks (needs the ``train`` extra).
 
-::
-
-    pinglab-bio train ei_readout --dataset digits --ei-ratio 0.8 --out DIR
-    pinglab-bio train ping_readout --dataset digits --out DIR      # PING hidden layer (ping_coba)
-    pinglab-bio train reservoir --dataset digits --out DIR         # readout fitted to Brian2 PING spikes
-
-The run folder holds ``run.json`` (settings, versions), ``metrics.json`` (``test_accuracy`` of
-the torch step and ``test_accuracy_brian2`` of the same weights run in Brian2),
-``curves.json``, ``figures/curves.png`` and ``weights.safetensors``. Per-epoch checkpoints are
-kept in ``<parent>/.checkpoints/<settings hash>/`` until the run completes, so running an
-interrupted command again resumes where it stopped.
+Parses the flags, checks them (times carry units: ``--dt 1ms --duration 100ms``) and calls
+:func:`pinglab_bio.train.loop.train_classifier` or
+:func:`pinglab_bio.train.reservoir.train_reservoir`; ``pinglab-bio train --help`` describes the
+tasks and the run folder.
 """
 
 from __future__ import annotations
@@ -23,7 +16,7 @@ from pathlib import Path
 
 from ..errors import PinglabError, SettingsError
 
-__all__ = ["COMMANDS", "TASKS", "register", "handle"]
+__all__ = ["COMMANDS", "TASKS", "DESCRIPTION", "register", "handle", "parse_time_ms"]
 
 COMMANDS = ("train",)
 TASKS = {
@@ -31,41 +24,127 @@ TASKS = {
     "ping_readout": {"model": "ping_coba", "hidden": "ping"},
     "reservoir": {"model": "ping_coba", "hidden": "ping"},
 }
+#: Integration step and trial length of each task when --dt / --duration are not given.
+_TIMES = {"ei_readout": ("1ms", "100ms"), "ping_readout": ("1ms", "100ms"), "reservoir": ("0.25ms", "50ms")}
+
+DESCRIPTION = """\
+Train an E/I spiking network with surrogate gradients (needs the train extra: torch, safetensors).
+
+tasks:
+  ei_readout    inputs -> hidden layer of current-based LIF neurons, each E or I
+                (models/ei_hidden_cuba.toml) -> leaky-integrator outputs
+  ping_readout  the hidden layer is the PING network of ping_coba; its E<->I weights stay
+                fixed, the input and readout weights are learnt (use --slope 1000: volts)
+  reservoir     Brian2 simulates a PING network on the inputs; a readout is fitted to the
+                exported spikes in torch and put back into Brian2
+
+examples:
+  pinglab-bio train ei_readout --dataset digits --ei-ratio 0.8 --out runs/ei-digits
+  pinglab-bio train ei_readout --dt 0.5ms --duration 100ms --epochs 10
+  pinglab-bio train ping_readout --slope 1000 --damping 0.5 --dt 0.5ms
+  pinglab-bio train reservoir --dataset digits
+
+The run folder holds run.json (settings, versions), metrics.json (test_accuracy of the torch
+step, test_accuracy_brian2 of the same weights run in Brian2), curves.json, figures/curves.png
+and weights.safetensors. Per-epoch checkpoints stay in <parent>/.checkpoints/<settings hash>/
+until the run completes: running an interrupted command again resumes where it stopped.
+"""
+
+_RESERVOIR_FLAGS = "dataset, data-dir, dt, duration, epochs, limit, seed, out, quiet"
+
+
+def parse_time_ms(flag: str, text: str, example: str = "1ms") -> float:
+    """A time flag such as ``--dt 0.5ms`` in milliseconds; a one-line SettingsError otherwise.
+
+    Parameters
+    ----------
+    flag : str
+        The flag, named in the error.
+    text : str
+        A number with a time unit: ``"1ms"``, ``"0.25 ms"``, ``"0.1s"``.
+    example : str
+        A valid value, shown in the fix.
+
+    Returns
+    -------
+    float
+        The time in ms, rounded to 12 significant digits (so ``"0.3ms"`` is 0.3).
+    """
+    import brian2
+    from brian2.units.fundamentalunits import have_same_dimensions
+
+    from ..units import parse_quantity
+
+    try:
+        q = parse_quantity(text)
+    except ValueError as err:
+        raise SettingsError(f"{flag}: {err}. Fix: e.g. {flag} {example}") from None
+    if not have_same_dimensions(q, brian2.second):
+        raise SettingsError(f"{flag} {text!r} is not a time. Fix: give it a time unit, e.g. {flag} {example}")
+    return float(f"{float(q / brian2.ms):.12g}")
 
 
 def register(subparsers):
     p = subparsers.add_parser("train", help="train an E/I network with surrogate gradients",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("task", choices=sorted(TASKS), help="what to train")
-    p.add_argument("--dataset", default="digits", help="digits (default), fashion_mnist or shd")
-    p.add_argument("--data-dir", default=None, help="folder with the Fashion-MNIST / SHD files")
-    p.add_argument("--model", default=None, help="hidden-layer model (default: per task)")
-    p.add_argument("--ei-ratio", type=float, default=0.8, help="E fraction of the hidden layer")
-    p.add_argument("--n-hidden", type=int, default=100, help="hidden neurons (ei_readout)")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=5e-3)
-    p.add_argument("--optimizer", default="adam", help="adam or sgd")
-    p.add_argument("--schedule", default="cosine", help="learning rate: cosine (decays to 0) or constant")
-    p.add_argument("--dt", type=float, default=1.0, help="integration step in ms")
-    p.add_argument("--duration", type=float, default=100.0, help="trial length in ms")
-    p.add_argument("--encoder", default="poisson", help="poisson or latency")
-    p.add_argument("--max-rate", type=float, default=200.0, help="Poisson rate of a full pixel (Hz)")
-    p.add_argument("--surrogate", default="fast_sigmoid")
-    p.add_argument("--slope", type=float, default=100.0, help="surrogate slope (1/membrane unit)")
-    p.add_argument("--weight-noise", type=float, default=0.0, help="σ_n relative to σ_init")
-    p.add_argument("--damping", type=float, default=None, help="gradient damping through the membrane")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
-    p.add_argument("--dtype", default="float32")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N training samples")
-    p.add_argument("--no-brian2", action="store_true", help="skip the Brian2 check of the weights")
-    p.add_argument("--out", default=None, help="run folder (default: runs/train_<task>-<time>-<hash>)")
-    p.add_argument("--quiet", action="store_true")
+                              description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog=f"reservoir reads only: {_RESERVOIR_FLAGS}.")
+    p.add_argument("task", choices=sorted(TASKS), metavar="TASK",
+                   help="what to train: " + ", ".join(sorted(TASKS)))
+    p.add_argument("--dataset", default="digits",
+                   help="digits (scikit-learn, offline), fashion_mnist or shd (default: digits)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder with the Fashion-MNIST or SHD files (default: none; digits needs none)")
+    p.add_argument("--model", default=None,
+                   help="hidden-layer model name or .toml file (default: ei_hidden_cuba for ei_readout, "
+                        "ping_coba for ping_readout and reservoir)")
+    p.add_argument("--ei-ratio", type=float, default=0.8,
+                   help="E share of the hidden layer of ei_readout, in (0, 1] (default: 0.8, i.e. 80:20)")
+    p.add_argument("--n-hidden", type=int, default=100, help="hidden neurons of ei_readout (default: 100)")
+    p.add_argument("--epochs", type=int, default=30, help="training epochs (default: 30)")
+    p.add_argument("--batch-size", type=int, default=64, help="mini-batch size (default: 64)")
+    p.add_argument("--lr", type=float, default=5e-3, help="learning rate (default: 0.005)")
+    p.add_argument("--optimizer", default="adam", help="adam or sgd (default: adam)")
+    p.add_argument("--schedule", default="cosine",
+                   help="learning rate over the epochs: cosine (decays to 0) or constant (default: cosine)")
+    p.add_argument("--dt", default=None, metavar="TIME",
+                   help="integration step, with a unit (default: 1ms; reservoir: 0.25ms)")
+    p.add_argument("--duration", default=None, metavar="TIME",
+                   help="trial length, with a unit, a multiple of --dt (default: 100ms; reservoir: 50ms)")
+    p.add_argument("--encoder", default="poisson",
+                   help="input spike code: poisson or latency (default: poisson)")
+    p.add_argument("--max-rate", type=float, default=200.0,
+                   help="Poisson rate of a full-intensity pixel, in Hz (default: 200)")
+    p.add_argument("--surrogate", default="fast_sigmoid",
+                   help="surrogate gradient: fast_sigmoid, arctan, sigmoid or triangle "
+                        "(default: fast_sigmoid)")
+    p.add_argument("--slope", type=float, default=100.0,
+                   help="surrogate slope, in 1/(membrane unit); 1000 for a membrane in volts (default: 100)")
+    p.add_argument("--weight-noise", type=float, default=0.0,
+                   help="noise added after each step, σ_n relative to σ_init (default: 0, none)")
+    p.add_argument("--damping", type=float, default=None,
+                   help="gradient damping per step through the membrane, in (0, 1] (default: none)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
+    p.add_argument("--device", default="auto",
+                   help="torch device: auto (CUDA when available), cpu or cuda (default: auto)")
+    p.add_argument("--dtype", default="float32", help="torch dtype: float32 or float64 (default: float32)")
+    p.add_argument("--limit", type=int, default=None,
+                   help="use only the first N training samples (default: all)")
+    p.add_argument("--no-brian2", action="store_true",
+                   help="skip running the trained weights in Brian2 (default: run them)")
+    p.add_argument("--out", default=None,
+                   help="run folder to create (default: runs/train_<task>-<utc time>-<hash>)")
+    p.add_argument("--quiet", action="store_true", help="print only the result lines (default: off)")
     return p
 
 
+def _times(ns) -> tuple[float, float]:
+    dt_default, duration_default = _TIMES[ns.task]
+    return (parse_time_ms("--dt", ns.dt or dt_default, dt_default),
+            parse_time_ms("--duration", ns.duration or duration_default, duration_default))
+
+
 def handle(ns) -> int:
+    dt_ms, duration_ms = _times(ns)
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -79,10 +158,10 @@ def handle(ns) -> int:
     if ns.seed < 0:
         raise SettingsError(f"--seed must be ≥ 0, got {ns.seed}. Fix: e.g. --seed 1")
     if ns.task == "reservoir":
-        return _handle_reservoir(ns)
+        return _handle_reservoir(ns, dt_ms, duration_ms)
     config = TrainConfig(
         dataset=ns.dataset, data_dir=ns.data_dir, model=ns.model or task["model"], hidden=task["hidden"],
-        ei_ratio=ns.ei_ratio, n_hidden=ns.n_hidden, dt_ms=ns.dt, duration_ms=ns.duration,
+        ei_ratio=ns.ei_ratio, n_hidden=ns.n_hidden, dt_ms=dt_ms, duration_ms=duration_ms,
         encoder=ns.encoder, max_rate_hz=ns.max_rate, epochs=ns.epochs, batch_size=ns.batch_size, lr=ns.lr,
         optimizer=ns.optimizer, schedule=ns.schedule, weight_noise=ns.weight_noise, surrogate=ns.surrogate,
         slope=ns.slope, damping=ns.damping, seed=ns.seed, dtype=ns.dtype, device=ns.device, limit=ns.limit,
@@ -118,17 +197,19 @@ def handle(ns) -> int:
     return 0
 
 
-def _handle_reservoir(ns) -> int:
-    from dataclasses import asdict
-
+def _handle_reservoir(ns, dt_ms: float, duration_ms: float) -> int:
     from ..data.datasets import load_dataset
     from ..provenance import git_revision, package_versions
     from ..runs.folder import atomic_run_dir, write_json
     from ..runs.result import default_run_dir
     from ..train.reservoir import ReservoirConfig, train_reservoir
 
-    config = ReservoirConfig(seed=ns.seed, epochs=ns.epochs if ns.epochs != 30 else ReservoirConfig.epochs,
+    config = ReservoirConfig(seed=ns.seed, epochs=ns.epochs, dt_ms=dt_ms, duration_ms=duration_ms,
                              n_train=ns.limit or ReservoirConfig.n_train)
+    steps = config.duration_ms / config.dt_ms
+    if not config.dt_ms > 0 or abs(steps - round(steps)) > 1e-6 or round(steps) < 1:
+        raise SettingsError(f"--duration {config.duration_ms:g} ms is not a positive multiple of --dt "
+                            f"{config.dt_ms:g} ms. Fix: e.g. --dt 0.25ms --duration 50ms")
     data = load_dataset(ns.dataset, data_dir=ns.data_dir, seed=ns.seed)
     folder = Path(ns.out) if ns.out else default_run_dir("train_reservoir", asdict(config))
     log = (lambda *a: None) if ns.quiet else (lambda *a: print(*a, file=sys.stderr))

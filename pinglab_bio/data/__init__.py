@@ -1,6 +1,7 @@
 """Input data for the training layer: encoders, data sets and moving spikes across dt.
 
-numpy only (no torch), so protocols can encode data without the ``train`` extra.
+numpy only at import (torch only when a torch tensor is encoded), so protocols can encode
+data without the ``train`` extra.
 """
 
 from .datasets import (

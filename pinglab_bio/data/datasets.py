@@ -19,9 +19,10 @@ import numpy as np
 from ..errors import PinglabError, SettingsError
 
 __all__ = ["Dataset", "load_dataset", "load_digits_dataset", "load_fashion_mnist", "load_shd",
-           "file_checksum", "FASHION_MNIST_FILES", "SHD_FILES", "DATASETS", "read_idx"]
+           "file_checksum", "FASHION_MNIST_FILES", "SHD_FILES", "DATASETS", "DIGITS_SPLITS", "read_idx"]
 
 DATASETS = ("digits", "fashion_mnist", "shd")
+DIGITS_SPLITS = ("permutation", "stratified")
 
 #: Official files and MD5 checksums (from the Fashion-MNIST repository's README).
 FASHION_MNIST_FILES = {
@@ -88,8 +89,20 @@ def _download(url: str, path: Path):
                            "by hand") from None
 
 
-def load_digits_dataset(*, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
-    """scikit-learn's 8×8 digits (1,797 images, 10 classes), split by a seeded permutation."""
+def load_digits_dataset(*, test_fraction: float = 0.2, seed: int = 0, split: str = "permutation") -> Dataset:
+    """scikit-learn's 8×8 digits (1,797 images, 10 classes), pixels scaled to [0, 1].
+
+    Parameters
+    ----------
+    test_fraction : float
+        Share of the images held out for testing, in (0, 1).
+    seed : int
+        Seeds the split.
+    split : {"permutation", "stratified"}
+        ``"permutation"``: the first ``test_fraction`` of a seeded permutation is the test set
+        (``pinglab-bio train``, dt_transfer). ``"stratified"``: scikit-learn's
+        ``train_test_split`` keeping the class shares (the E:I-ratio and deep E–I studies).
+    """
     try:
         from sklearn.datasets import load_digits
     except ImportError:
@@ -97,9 +110,17 @@ def load_digits_dataset(*, test_fraction: float = 0.2, seed: int = 0) -> Dataset
                            "'pinglab-bio[train]'") from None
     if not 0 < test_fraction < 1:
         raise SettingsError(f"test_fraction must lie in (0, 1), got {test_fraction!r}. Fix: e.g. 0.2")
+    if split not in DIGITS_SPLITS:
+        raise SettingsError(f"unknown digits split {split!r}. Fix: use one of {', '.join(DIGITS_SPLITS)}")
     digits = load_digits()
     x = digits.data.astype(float) / 16.0
     y = digits.target.astype(np.int64)
+    if split == "stratified":
+        from sklearn.model_selection import train_test_split
+
+        x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, stratify=y,
+                                                  random_state=seed)
+        return Dataset("digits", x_tr, y_tr, x_te, y_te, 10)
     order = np.random.default_rng(seed).permutation(len(y))
     n_test = int(round(test_fraction * len(y)))
     test, train = order[:n_test], order[n_test:]

@@ -27,7 +27,7 @@ import scipy.signal
 import scipy.stats
 
 from ..errors import PinglabError
-from .core import check_spiketrains
+from .checks import check_spiketrains
 
 __all__ = ["PAIR_CLASSES", "van_rossum_matrix", "paired_van_rossum", "van_rossum_by_class",
            "PairClassDistances", "on_grid"]

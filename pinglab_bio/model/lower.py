@@ -3,6 +3,9 @@
 This is the one place where a model file becomes the form every engine consumes. The drive's
 internal variables (``<var>_tonic``, ``<var>_ou``) join the population's equations, and its
 constants (``<var>_ou_mean``, ...) and the bounds of uniform initial values join the namespace.
+
+Every function takes a validated :class:`~pinglab_bio.model.spec.ModelSpec` as ``spec`` (by
+its attributes: this module does not import the validator, which imports it for the unit check).
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from brian2.units.fundamentalunits import DIMENSIONLESS, get_unit
 
 from ..errors import SettingsError
 from .network import NetworkModel, PathwayModel, PopulationModel
-from .spec import ModelSpec
 
 __all__ = ["lower", "population_model", "pathway_model", "population_equations", "population_namespace",
            "unit_of", "unit_text", "variable_unit", "on_pre_target", "drive_update", "drive_init",
@@ -59,7 +61,7 @@ def drive_init(drive) -> dict:
             f"{var}_ou": f"{var}_ou_sigma*randn()"}
 
 
-def population_equations(spec: ModelSpec, pop: str) -> Equations:
+def population_equations(spec, pop: str) -> Equations:
     """The population's equations plus the internal variables its drive needs."""
     eqs = Equations(spec.populations[pop].equations)
     drive = spec.drives.get(pop)
@@ -69,7 +71,7 @@ def population_equations(spec: ModelSpec, pop: str) -> Equations:
     return eqs
 
 
-def population_namespace(spec: ModelSpec, pop: str) -> dict:
+def population_namespace(spec, pop: str) -> dict:
     """Shared and own parameters, the bounds of uniform initial values and the drive's constants."""
     ns = dict(spec.namespace(pop))
     for var, init in spec.populations[pop].init.items():
@@ -83,7 +85,7 @@ def population_namespace(spec: ModelSpec, pop: str) -> dict:
     return ns
 
 
-def variable_unit(spec: ModelSpec, pop: str, var: str):
+def variable_unit(spec, pop: str, var: str):
     """The unit of variable ``var`` of population ``pop``; SettingsError naming the valid ones."""
     eqs = Equations(spec.populations[pop].equations)
     if var not in eqs.names:
@@ -97,7 +99,7 @@ def on_pre_target(on_pre: str) -> str:
     return on_pre.split("_post")[0].strip()
 
 
-def population_model(spec: ModelSpec, pop: str, name: str | None = None, n: int | None = None, *,
+def population_model(spec, pop: str, name: str | None = None, n: int | None = None, *,
                      drive: bool = True) -> PopulationModel:
     """Population ``pop`` of a model file, optionally renamed or resized.
 
@@ -113,7 +115,7 @@ def population_model(spec: ModelSpec, pop: str, name: str | None = None, n: int 
                            drive=spec.drives.get(pop) if drive else None)
 
 
-def pathway_model(spec: ModelSpec, name: str) -> PathwayModel:
+def pathway_model(spec, name: str) -> PathwayModel:
     """Pathway ``name`` of a model file, with its weight and connectivity."""
     path = spec.pathways[name]
     return PathwayModel(name, path.source, path.target, path.on_pre, path.delay,
@@ -121,7 +123,7 @@ def pathway_model(spec: ModelSpec, name: str) -> PathwayModel:
                         namespace=dict(spec.parameters))
 
 
-def lower(spec: ModelSpec) -> NetworkModel:
+def lower(spec) -> NetworkModel:
     """Every population and pathway of a model file, in file order, with no external inputs."""
     return NetworkModel(populations={pop: population_model(spec, pop) for pop in spec.populations},
                         pathways={name: pathway_model(spec, name) for name in spec.pathways}, n_inputs=0)

@@ -18,7 +18,7 @@ from brian2.core.functions import DEFAULT_FUNCTIONS
 from brian2.units.fundamentalunits import Quantity, fail_for_dimension_mismatch
 from brian2.utils.stringtools import get_identifiers
 
-from ..errors import ModelError, SettingsError
+from ..errors import ModelError, SettingsError, quiet_dependency_warnings
 from ..paths import find_model, list_models
 from ..units import UNIT_NAMESPACE, parse_quantity
 
@@ -522,6 +522,7 @@ def _drive(where: str, pop: str, section: dict, populations: dict) -> DriveSpec:
     return DriveSpec(population=pop, kind=kind, variable=variable, values=values)
 
 
+@quiet_dependency_warnings()
 def parse_model(raw: dict, *, source: str = "", path: str | None = None,
                 overrides: dict | None = None, units_checked: str | None = None) -> ModelSpec:
     """Validate a raw model dict (as read from TOML) and return a :class:`ModelSpec`.

@@ -5,7 +5,11 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
+import tempfile
 from pathlib import Path
+
+from ..files import usual_mode
 
 __all__ = ["write_run_report", "html_page", "table", "figure_tag", "escape", "model_section",
            "provenance_section", "numbers_table", "markdown_page", "write_text_atomic"]
@@ -146,13 +150,8 @@ def markdown_page(title: str, sections: list, numbers: dict) -> str:
 
 def write_text_atomic(path: Path, text: str) -> Path:
     """Write ``text`` to a temporary file beside ``path`` and rename it: never half written."""
-    import os
-    import tempfile
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    from ..runs.folder import usual_mode
-
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as fh:

@@ -1,1 +1,3 @@
 """Runs: :class:`RunResult`, run folders written atomically, and their provenance."""
+
+__all__: list[str] = []

@@ -16,7 +16,6 @@ attributes ``t_start_s``, ``t_stop_s``, ``dt_s``. Any HDF5 reader opens it; no c
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -29,24 +28,12 @@ import numpy as np
 import quantities as pq
 
 from ..errors import PinglabError
+from ..files import read_json, usual_mode, write_json
 
 __all__ = ["atomic_run_dir", "write_json", "read_json", "write_spikes", "write_spike_arrays", "read_spikes",
            "DATA_FORMATS"]
 
 DATA_FORMATS = ("h5", "nix")
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def usual_mode(path: Path, *, folder: bool):
-    """Give ``path`` the permissions a plain mkdir or open would have (0o777 or 0o666 less the
-    umask). Temporary files and folders are created private (0o600, 0o700); a run folder or
-    report renamed from one would otherwise stay unreadable to the rest of a shared group."""
-    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
 
 
 @contextmanager
@@ -68,26 +55,6 @@ def atomic_run_dir(final: Path):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def write_json(path: Path, payload: dict):
-    Path(path).write_text(json.dumps(payload, indent=2, sort_keys=False, default=_json_default) + "\n")
-
-
-def read_json(path: Path) -> dict:
-    return json.loads(Path(path).read_text())
-
-
-def _json_default(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
 def write_spikes(folder: Path, block: neo.Block, fmt: str = "h5") -> str:

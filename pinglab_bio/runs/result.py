@@ -12,7 +12,6 @@ import numpy as np
 import quantities as pq
 
 from ..errors import PinglabError, SettingsError
-from ..measures.core import summarize_arrays
 from ..model.spec import ModelSpec, check_run_settings, load_model
 from ..provenance import git_revision, package_versions, short_hash, utc_stamp
 from ..sim.build import build_network
@@ -214,11 +213,13 @@ def measure_run(spec: ModelSpec, raw: tuple[dict, dict], *, dt_q, dur_q, transie
                 device: str, target: str, timings: dict, threads=None, portable_random=False,
                 portable_bytes=None, build_dir=None, extra_info: dict | None = None) -> RunResult:
     """Turn monitor arrays into a :class:`RunResult`: neo Block, metrics and run.json content."""
+    from ..measures import summary  # elephant is imported by the first run, not at import
+
     spikes, states = raw
     t0 = time.perf_counter()
     t_stop = float(dur_q) * pq.s
-    metrics, rates = summarize_arrays(spikes, dt=float(dt_q) * pq.s, t_start=float(transient_q) * pq.s,
-                                      t_stop=t_stop)
+    metrics, arrays = summary(spikes, dt=float(dt_q) * pq.s, t_start=float(transient_q) * pq.s, t_stop=t_stop)
+    rates = arrays["rates"]
     for pop, sig in rates.items():
         sig.name = f"rate_{pop}"
         sig.annotations["population"] = pop

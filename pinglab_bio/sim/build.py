@@ -24,7 +24,7 @@ from brian2 import (
     Synapses,
 )
 
-from ..errors import ModelError, SettingsError
+from ..errors import ModelError, SettingsError, quiet_dependency_warnings
 from ..model.lower import drive_init, drive_update, lower, unit_of, unit_text
 from ..model.network import INPUT, NetworkModel, PathwayModel, PopulationModel
 from ..model.spec import ModelSpec
@@ -282,6 +282,7 @@ def _input_generator(inputs: np.ndarray, dt, n_inputs: int) -> tuple[SpikeGenera
 # the builder
 
 
+@quiet_dependency_warnings()
 def build(model: NetworkModel, *, dt, seed: int = 0, trials: int = 1, weights: dict | None = None,
           inputs: np.ndarray | None = None, init: dict | None = None, record: dict | None = None,
           portable: PortableRandom | None = None, shared: dict | None = None,

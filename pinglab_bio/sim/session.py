@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from ..errors import quiet_dependency_warnings
 from .devices import use_device
 
 __all__ = ["open_session", "read_monitors"]
@@ -24,8 +25,8 @@ def open_session(device: str = "runtime", *, seed: int, target: str = "numpy", b
     Yields the :class:`~pinglab_bio.sim.devices.DeviceSession`; see
     :func:`~pinglab_bio.sim.devices.use_device` for the arguments.
     """
-    with use_device(device, target=target, build_key=build_key, threads=threads,
-                    portable=portable) as session:
+    with quiet_dependency_warnings(), use_device(device, target=target, build_key=build_key, threads=threads,
+                                                 portable=portable) as session:
         session.seed(seed)
         yield session
 

@@ -1,5 +1,11 @@
 """Surrogate-gradient training layer (needs the ``train`` extra: torch, safetensors).
 
+Modules by role: ``derive`` (Brian2 equations → torch step), ``surrogates``, ``layers`` (the
+E–I layer of deep networks, Dale projection), ``networks`` (trainable networks from model
+files), ``loop`` (the one training loop with hooks, evaluation, checkpoints), ``device``,
+``bridge`` (export to and import from Brian2), ``reservoir`` and ``studies/`` (the study
+configurations of the loop).
+
 Public API (see docs/readme/training.md):
 
 * surrogates: :func:`spike`, :func:`get_surrogate`, ``SURROGATES``;
@@ -10,9 +16,11 @@ Public API (see docs/readme/training.md):
   file), :func:`network_model_from_spec`, :func:`baseline_model` (``U ← βU + Ws``),
   :class:`EIClassifier` (weights, Dale projection ``project_()``, ``add_weight_noise_()``),
   :func:`readout_loss`, :func:`predict`;
-* training: :class:`TrainConfig`, :func:`build_classifier`, :func:`train_classifier`,
+* training: :func:`train_loop` (hooks for projection, weight noise, logging, evaluation),
+  :func:`evaluate`, :class:`TrainConfig`, :func:`build_classifier`, :func:`train_classifier`,
   :func:`encode_split`, :func:`evaluate_torch`, :func:`evaluate_brian2` (the same weights in
   Brian2), :func:`save_checkpoint`, :func:`load_checkpoint` (safetensors);
+* devices: :func:`pick_device`, :func:`check_torch_device`;
 * reservoir mode: :mod:`pinglab_bio.train.reservoir` (``ReservoirConfig``, ``train_reservoir``).
 """
 
@@ -25,7 +33,9 @@ _HOMES = {
                      "run_network", "damp_gradient"), "derive"),
     **dict.fromkeys(("NetworkModel", "PathwayModel", "PopulationModel"), "..model.network"),
     **dict.fromkeys(("TrainConfig", "build_classifier", "encode_split", "evaluate_brian2", "evaluate_torch",
-                     "load_checkpoint", "save_checkpoint", "train_classifier"), "loop"),
+                     "load_checkpoint", "save_checkpoint", "train_classifier", "train_loop", "evaluate",
+                     "EpochStats"), "loop"),
+    **dict.fromkeys(("check_torch_device", "pick_device"), "device"),
     **dict.fromkeys(("EIClassifier", "baseline_model", "classifier_model", "network_model_from_spec",
                      "predict", "readout_loss"), "networks"),
     **dict.fromkeys(("SURROGATES", "get_surrogate", "spike"), "surrogates"),
@@ -47,5 +57,6 @@ __all__ = [
     "classifier_model", "network_model_from_spec", "baseline_model", "EIClassifier", "readout_loss",
     "predict",
     "TrainConfig", "build_classifier", "train_classifier", "encode_split", "evaluate_torch",
-    "evaluate_brian2", "save_checkpoint", "load_checkpoint",
+    "evaluate_brian2", "save_checkpoint", "load_checkpoint", "train_loop", "evaluate", "EpochStats",
+    "check_torch_device", "pick_device",
 ]

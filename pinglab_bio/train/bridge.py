@@ -291,7 +291,7 @@ def save_exported(exported: Exported, folder):
 
     from safetensors.numpy import save_file
 
-    from ..runs.folder import write_json
+    from ..files import write_json
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -315,7 +315,7 @@ def load_exported(folder) -> Exported:
 
     from safetensors.numpy import load_file
 
-    from ..runs.folder import read_json
+    from ..files import read_json
 
     folder = Path(folder)
     if not (folder / "arrays.safetensors").is_file():

@@ -40,7 +40,7 @@ from ..errors import PinglabError
 from ..model.network import NetworkModel, PathwayModel, PopulationModel
 from .surrogates import get_surrogate, scale_grad
 
-__all__ = ["DerivationError", "PopulationModel", "PathwayModel", "NetworkModel", "DerivedPopulation",
+__all__ = ["DerivationError", "DerivedPopulation",
            "DerivedPathway", "DerivedNetwork", "derive_population", "derive_network", "network_step",
            "init_network_state", "run_network", "damp_gradient", "brian2_timestep"]
 

@@ -1,4 +1,12 @@
-"""Training loop of the E/I classifier: epochs, checkpoints (safetensors), resume, Brian2 check.
+"""The training loop of the training layer, and the E/I classifier trained with it.
+
+:func:`train_loop` is the one per-epoch, per-mini-batch loop (forward, loss, backward,
+optimiser step) with hooks: at the start of an epoch (learning rate, seeds), between backward
+and step (gradient clipping), after the step (Dale projection, weight noise), after a batch
+(training accuracy) and at the end of an epoch (evaluation, logging, checkpoints).
+:func:`evaluate` is the one evaluation pass (mini-batches, no gradient, evaluation mode) with a
+hook for each study's measures. The E:I-ratio and deep E–I studies
+(:mod:`pinglab_bio.train.studies`) are configurations of both.
 
 :func:`train_classifier` trains :class:`~pinglab_bio.train.networks.EIClassifier` with the
 max-over-time readout loss, projects the weights back to Dale's law after every optimiser step,
@@ -17,6 +25,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,17 +36,31 @@ from ..data import encoders
 from ..data.datasets import Dataset, load_dataset
 from ..errors import SettingsError
 from ..provenance import short_hash
-from .networks import EIClassifier, classifier_model, predict, readout_loss
+from .device import pick_device
+from .networks import (
+    INH,
+    EIClassifier,
+    classifier_model,
+    fixed_pathway_weights,
+    ping_initial_values,
+    predict,
+    readout_loss,
+)
 
 __all__ = ["TrainConfig", "train_classifier", "evaluate_torch", "evaluate_brian2", "encode_split",
-           "save_checkpoint", "load_checkpoint", "build_classifier", "pick_device", "OPTIMIZERS"]
+           "save_checkpoint", "load_checkpoint", "build_classifier", "OPTIMIZERS", "EpochStats",
+           "train_loop", "evaluate", "dataset_tensors", "curves_figure"]
 
 OPTIMIZERS = ("adam", "sgd")
 
 
 @dataclass
 class TrainConfig:
-    """Settings of one training run (every one is recorded in the run folder)."""
+    """Settings of one training run (every one is recorded in the run folder).
+
+    Times are in ms (``dt_ms``, ``duration_ms``), rates in Hz, weight scales ``sigma_*`` in the
+    unit of the variable the pathway adds to (``sigma_in_ping`` in siemens).
+    """
 
     dataset: str = "digits"
     data_dir: str | None = None
@@ -68,6 +91,7 @@ class TrainConfig:
     overrides: dict = field(default_factory=dict)
 
     def check(self):
+        """Return ``self`` if every setting is valid, else raise a one-line SettingsError."""
         if self.optimizer not in OPTIMIZERS:
             raise SettingsError(f"unknown optimizer {self.optimizer!r}. "
                                 f"Fix: use one of {', '.join(OPTIMIZERS)}")
@@ -80,7 +104,7 @@ class TrainConfig:
                                 "Fix: e.g. 0.8 for 80:20")
         if not self.dt_ms > 0 or not self.duration_ms > 0:
             raise SettingsError(f"dt and duration must be positive, got {self.dt_ms} ms and "
-                                f"{self.duration_ms} ms. Fix: e.g. --dt 1 --duration 100")
+                                f"{self.duration_ms} ms. Fix: e.g. --dt 1ms --duration 100ms")
         steps = self.duration_ms / self.dt_ms
         if abs(steps - round(steps)) > 1e-6:
             raise SettingsError(f"duration {self.duration_ms} ms is not a multiple of dt {self.dt_ms} ms. "
@@ -103,34 +127,39 @@ class TrainConfig:
 
     @property
     def steps(self) -> int:
+        """Steps per trial, ``duration / dt``."""
         return int(round(self.duration_ms / self.dt_ms))
 
     @property
     def dt_s(self) -> float:
+        """The integration step in seconds."""
         return self.dt_ms * 1e-3
 
 
-def pick_device(name: str = "auto") -> torch.device:
-    """``auto``: CUDA when available, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SettingsError("--device cuda was asked for but torch sees no CUDA device. "
-                            "Fix: use --device cpu")
-    if name not in ("cpu", "cuda"):
-        raise SettingsError(f"unknown device {name!r}. Fix: use auto, cpu or cuda")
-    return torch.device(name)
-
-
 def build_classifier(config: TrainConfig, n_inputs: int, n_classes: int) -> EIClassifier:
-    """The classifier of ``config`` (model file, E:I ratio, sizes), weights drawn from ``seed``."""
+    """The classifier of ``config`` (model file, E:I ratio, sizes), weights drawn from ``seed``.
+
+    With ``hidden="ei"`` the first ``round(ei_ratio · n_hidden)`` hidden neurons are E (their
+    outgoing weights ≥ 0) and the rest I (≤ 0). With ``hidden="ping"`` the model's E↔I pathways
+    keep their weights (:func:`~pinglab_bio.train.networks.fixed_pathway_weights`) and only the
+    input and readout weights are learnt.
+    """
     from ..model.spec import load_model
 
     overrides = dict(config.overrides)
+    n_exc = int(round(config.ei_ratio * config.n_hidden))
     if config.hidden == "ei":
-        overrides.update({"n_total": config.n_hidden, "ei_ratio": config.ei_ratio})
+        # E and I hidden cells share their equations and differ only in the sign of their outgoing
+        # weights, so the model file sets the layer's size and the ratio sets the signs (100:0 too)
+        overrides["n_total"] = config.n_hidden
+        if n_exc < 1:
+            raise SettingsError(f"E:I ratio {config.ei_ratio} of {config.n_hidden} hidden neurons leaves no "
+                                "E neuron. Fix: raise --ei-ratio or --n-hidden")
     spec = load_model(config.model, overrides)
     model = classifier_model(spec, n_inputs, n_classes, hidden=config.hidden)
+    if config.hidden == "ei" and model.populations["hidden"].n != config.n_hidden:
+        raise SettingsError(f"the hidden layer has {model.populations['hidden'].n} neurons, not the "
+                            f"{config.n_hidden} asked for. Fix: check the [populations] of {config.model}")
     signs, sigma = {}, {}
     for name, path in model.pathways.items():
         if path.source == "input":
@@ -138,56 +167,31 @@ def build_classifier(config: TrainConfig, n_inputs: int, n_classes: int) -> EICl
             continue
         n_src = model.populations[path.source].n
         if config.hidden == "ei" and path.source == "hidden":
-            n_exc = spec.populations["exc"].n
             signs[name] = np.concatenate([np.ones(n_exc), -np.ones(n_src - n_exc)])
         else:
-            signs[name] = np.full(n_src, -1.0 if path.source == "inh" else 1.0)
+            signs[name] = np.full(n_src, -1.0 if path.source == INH else 1.0)
         sigma[name] = config.sigma_out if path.target == "out" else 0.0
     fixed = {}
     if config.hidden == "ping":
         for name, path in spec.pathways.items():
-            fixed[name] = _fixed_pathway(spec, name, path, config.seed)
+            fixed[name] = fixed_pathway_weights(spec, path, config.seed)
         signs.update({name: np.ones(model.populations[p.source].n) for name, p in spec.pathways.items()})
     net = EIClassifier(model, signs, sigma, seed=config.seed, dtype=getattr(torch, config.dtype),
                        surrogate=config.surrogate, slope=config.slope, damping=config.damping,
                        trainable=[n for n in model.pathways if n not in fixed], fixed_weights=fixed)
     if config.hidden == "ping":
-        net.init_values = _ping_init(spec)
+        net.init_values = ping_initial_values(spec)
     return net
 
 
-def _ping_init(spec) -> dict:
-    """Start PING cells at the middle of their initial range and the drive at its mean (SI)."""
-    values = {}
-    for pop, p in spec.populations.items():
-        values[pop] = {}
-        for var, init in p.init.items():
-            values[pop][var] = (float(init[1]) if init[0] == "constant"
-                                else 0.5 * (float(init[1]) + float(init[2])))
-        drive = spec.drives.get(pop)
-        if drive is not None and drive.kind == "tonic_ou":
-            values[pop][drive.variable] = float(drive.values["mean"])
-    return values
-
-
-def _fixed_pathway(spec, name, path, seed):
-    """Dense weights of a model pathway (its weight where connected with probability p)."""
-    rng = np.random.default_rng(seed + 7919)
-    n_src, n_tgt = spec.populations[path.source].n, spec.populations[path.target].n
-    if path.p is not None:
-        mask = rng.random((n_src, n_tgt)) < path.p
-    else:
-        mask = np.zeros((n_src, n_tgt), dtype=bool)
-        for j in range(n_tgt):
-            mask[rng.choice(n_src, size=path.in_degree, replace=False), j] = True
-    if path.source == path.target:
-        np.fill_diagonal(mask, False)
-    return mask * float(path.weight)
-
-
-def encode_split(config: TrainConfig, x: np.ndarray, seed_key: tuple, dt_s: float | None = None,
+def encode_split(config, x: np.ndarray, seed_key: tuple, dt_s: float | None = None,
                  steps: int | None = None) -> np.ndarray:
-    """Encode intensities at ``dt_s`` (default: the config's); draws depend only on ``seed_key``."""
+    """Encode intensities ``[samples, channels]`` as spikes ``[samples, steps, channels]``.
+
+    ``config`` supplies ``encoder``, ``max_rate_hz`` (Hz) and, unless given here, ``dt_s`` (s)
+    and ``steps`` (a :class:`TrainConfig` or the reservoir's config). The draws depend only on
+    ``seed_key``. Inputs that are already spikes (SHD) are returned as they are.
+    """
     dt_s = config.dt_s if dt_s is None else dt_s
     steps = config.steps if steps is None else steps
     if x.ndim == 3:  # already spikes (SHD)
@@ -198,22 +202,163 @@ def encode_split(config: TrainConfig, x: np.ndarray, seed_key: tuple, dt_s: floa
     return encoders.latency_encode(x, dt_s=dt_s, steps=steps)
 
 
+@dataclass
+class EpochStats:
+    """What :func:`train_loop` saw in one epoch.
+
+    Attributes
+    ----------
+    epoch : int
+        The epoch, counted from 0.
+    losses : list of float
+        The loss of each mini-batch, in order.
+    sizes : list of int
+        The number of samples of each mini-batch.
+    """
+
+    epoch: int
+    losses: list = field(default_factory=list)
+    sizes: list = field(default_factory=list)
+
+    @property
+    def mean_batch_loss(self) -> float:
+        """Mean of the mini-batch losses (each batch counts once)."""
+        return float(np.mean(self.losses))
+
+    @property
+    def loss_sum(self) -> float:
+        """Σ loss · batch size, summed in batch order (divide by :attr:`n_samples` for a mean per sample)."""
+        total = 0.0
+        for loss, size in zip(self.losses, self.sizes, strict=True):
+            total += loss * size
+        return total
+
+    @property
+    def n_samples(self) -> int:
+        """Samples seen in the epoch."""
+        return sum(self.sizes)
+
+
+def train_loop(model: torch.nn.Module, optimizer, batches: Callable[[int], Iterable], loss_fn: Callable, *,
+               epochs: int, start_epoch: int = 0, forward: Callable | None = None,
+               on_epoch_start: Callable[[int], None] | None = None, before_step: Sequence[Callable] = (),
+               after_step: Sequence[Callable] = (), on_batch: Callable | None = None,
+               on_epoch_end: Callable[[EpochStats], None] | None = None) -> list[EpochStats]:
+    """Train ``model`` for epochs ``start_epoch … epochs − 1``; return what each epoch saw.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Put in training mode at the start of every epoch.
+    optimizer : torch.optim.Optimizer
+    batches : callable
+        ``batches(epoch)`` yields ``(x, y)`` mini-batches, already on the model's device.
+    loss_fn : callable
+        ``loss_fn(output, y)`` → scalar loss.
+    epochs, start_epoch : int
+        The loop runs ``range(start_epoch, epochs)`` (a resumed run starts later).
+    forward : callable, optional
+        ``forward(x)`` → output (default: ``model(x)``).
+    on_epoch_start : callable, optional
+        ``on_epoch_start(epoch)``, before the first batch (learning rate, noise seeds).
+    before_step : sequence of callables
+        Called between ``backward`` and the optimiser step (gradient clipping).
+    after_step : sequence of callables
+        Called after each optimiser step, in order (Dale projection, then weight noise).
+    on_batch : callable, optional
+        ``on_batch(output, y)`` after each step (training accuracy).
+    on_epoch_end : callable, optional
+        ``on_epoch_end(stats)`` with the :class:`EpochStats` (evaluation, logging, checkpoints).
+    """
+    forward = model if forward is None else forward
+    history = []
+    for epoch in range(start_epoch, epochs):
+        if on_epoch_start is not None:
+            on_epoch_start(epoch)
+        model.train()
+        stats = EpochStats(epoch)
+        for x, y in batches(epoch):
+            output = forward(x)
+            loss = loss_fn(output, y)
+            optimizer.zero_grad()
+            loss.backward()
+            for hook in before_step:
+                hook()
+            optimizer.step()
+            for hook in after_step:
+                hook()
+            stats.losses.append(float(loss.detach()))
+            stats.sizes.append(len(y))
+            if on_batch is not None:
+                on_batch(output, y)
+        history.append(stats)
+        if on_epoch_end is not None:
+            on_epoch_end(stats)
+    return history
+
+
 @torch.no_grad()
+def evaluate(model: torch.nn.Module, inputs, labels, *, predict: Callable, forward: Callable | None = None,
+             batch_size: int = 256, on_batch: Callable | None = None) -> tuple[float, np.ndarray]:
+    """Accuracy and predictions of ``model`` on ``inputs``, in mini-batches and evaluation mode.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Evaluated in evaluation mode; its previous mode is restored afterwards.
+    inputs : array or tensor, shape (samples, ...)
+        Sliced into mini-batches of ``batch_size`` along the first axis.
+    labels : array or tensor, shape (samples,)
+    predict : callable
+        ``predict(output)`` → the class of each sample of the batch.
+    forward : callable, optional
+        ``forward(x_batch)`` → output (default: ``model(x_batch)``).
+    on_batch : callable, optional
+        ``on_batch(output)`` after each batch, for a study's own measures (rates, E/I input).
+
+    Returns
+    -------
+    accuracy : float
+        Share of samples whose prediction equals the label.
+    predictions : numpy.ndarray, shape (samples,)
+    """
+    forward = model if forward is None else forward
+    was_training = model.training
+    model.eval()
+    preds = []
+    try:
+        for start in range(0, len(labels), batch_size):
+            output = forward(inputs[start:start + batch_size])
+            preds.append(np.asarray(predict(output)))
+            if on_batch is not None:
+                on_batch(output)
+    finally:
+        model.train(was_training)
+    preds = np.concatenate(preds)
+    truth = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    return int((preds == truth).sum()) / len(truth), preds
+
+
 def evaluate_torch(net: EIClassifier, spikes: np.ndarray, labels: np.ndarray, dt_s: float, *,
                    batch_size: int = 256, device=None) -> dict:
-    """Accuracy, predictions and mean hidden rate (Hz) of the torch step on encoded inputs."""
+    """Accuracy, predictions and mean hidden rate (Hz) of the torch step on encoded inputs.
+
+    ``spikes [samples, steps, n_inputs]`` at step ``dt_s`` (s); ``labels [samples]``.
+    """
     device = device or next(net.parameters()).device
-    preds, counts, n_neurons = [], 0.0, 0
-    for start in range(0, len(labels), batch_size):
-        x = torch.as_tensor(spikes[start:start + batch_size], device=device)
-        out_v, hidden = net(x, dt_s)
-        preds.append(predict(out_v))
-        counts += float(sum(s.sum() for s in hidden.values()))
-        n_neurons = sum(s.shape[-1] for s in hidden.values())
-    preds = np.concatenate(preds)
+    hidden_spikes = {"count": 0.0, "neurons": 0}
+
+    def count_hidden(output):
+        _, hidden = output
+        hidden_spikes["count"] += float(sum(s.sum() for s in hidden.values()))
+        hidden_spikes["neurons"] = sum(s.shape[-1] for s in hidden.values())
+
+    accuracy, preds = evaluate(net, spikes, labels, batch_size=batch_size, on_batch=count_hidden,
+                               forward=lambda x: net(torch.as_tensor(x, device=device), dt_s),
+                               predict=lambda output: predict(output[0]))
     duration = spikes.shape[1] * dt_s
-    return {"accuracy": float(np.mean(preds == labels)), "predictions": preds,
-            "hidden_rate_hz": counts / max(1, n_neurons * len(labels)) / duration}
+    rate = hidden_spikes["count"] / max(1, hidden_spikes["neurons"] * len(labels)) / duration
+    return {"accuracy": accuracy, "predictions": preds, "hidden_rate_hz": rate}
 
 
 def evaluate_brian2(net: EIClassifier, spikes: np.ndarray, labels: np.ndarray, dt_s: float, *,
@@ -283,6 +428,14 @@ def _make_optimizer(config: TrainConfig, net: EIClassifier):
     return torch.optim.Adam(params, lr=config.lr)
 
 
+def dataset_tensors(dataset: Dataset) -> tuple:
+    """``(x_train, y_train, x_test, y_test)`` of a data set as torch tensors: x float32, y int64."""
+    return (torch.from_numpy(np.asarray(dataset.x_train, dtype=np.float32)),
+            torch.from_numpy(np.asarray(dataset.y_train)).long(),
+            torch.from_numpy(np.asarray(dataset.x_test, dtype=np.float32)),
+            torch.from_numpy(np.asarray(dataset.y_test)).long())
+
+
 def train_classifier(config: TrainConfig, out: Path, *, checkpoint_dir: Path | None = None, log=None,
                      brian2_check: bool = True, dataset: Dataset | None = None) -> dict:
     """Train, write curves/checkpoints into ``out`` and return the metrics.
@@ -313,43 +466,47 @@ def train_classifier(config: TrainConfig, out: Path, *, checkpoint_dir: Path | N
         log(f"resuming from epoch {start_epoch} ({latest}.safetensors)")
     test_spikes = encode_split(config, data.x_test, (config.seed, 1_000_003))
     noise_gen = torch.Generator().manual_seed(config.seed + 17)
-    started = time.perf_counter()
-    for epoch in range(start_epoch, config.epochs):
-        t0 = time.perf_counter()
-        spikes = encode_split(config, x_train, (config.seed, epoch))
-        order = np.random.default_rng([config.seed, epoch, 1]).permutation(len(y_train))
+    epoch_clock = {"started": 0.0, "correct": 0}
+
+    def start_epoch_hook(epoch):
+        epoch_clock["started"], epoch_clock["correct"] = time.perf_counter(), 0
         if config.weight_noise:
             noise_gen.manual_seed(config.seed * 100_003 + epoch)
         for group in optimizer.param_groups:  # a function of the epoch alone, so resuming is exact
             group["lr"] = _learning_rate(config, epoch)
-        net.train()
-        losses, correct = [], 0
+
+    def batches(epoch):
+        # every draw depends on (seed, epoch) alone, so a resumed run sees the same batches
+        spikes = encode_split(config, x_train, (config.seed, epoch))
+        order = np.random.default_rng([config.seed, epoch, 1]).permutation(len(y_train))
         for start in range(0, len(order), config.batch_size):
             idx = order[start:start + config.batch_size]
-            x = torch.as_tensor(spikes[idx], device=device)
-            y = torch.as_tensor(y_train[idx], device=device)
-            out_v, _ = net(x, config.dt_s)
-            loss = readout_loss(out_v, y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            net.project_()
-            if config.weight_noise:
-                net.add_weight_noise_(config.weight_noise, noise_gen)
-            losses.append(float(loss.detach()))
-            correct += int((predict(out_v.detach()) == y.cpu().numpy()).sum())
-        net.eval()
+            yield torch.as_tensor(spikes[idx], device=device), torch.as_tensor(y_train[idx], device=device)
+
+    def count_correct(output, y):
+        epoch_clock["correct"] += int((predict(output[0].detach()) == y.cpu().numpy()).sum())
+
+    def end_epoch(stats: EpochStats):
         test = evaluate_torch(net, test_spikes, data.y_test, config.dt_s, device=device)
-        row = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "train_accuracy": correct / len(order),
+        row = {"epoch": stats.epoch + 1, "loss": stats.mean_batch_loss,
+               "train_accuracy": epoch_clock["correct"] / stats.n_samples,
                "test_accuracy": test["accuracy"], "hidden_rate_hz": test["hidden_rate_hz"],
-               "wall_s": time.perf_counter() - t0}
+               "wall_s": time.perf_counter() - epoch_clock["started"]}
         history.append(row)
-        save_checkpoint(latest, net, optimizer, epoch + 1, history, config)
-        log(f"epoch {epoch + 1}/{config.epochs}  loss {row['loss']:.4f}  train {row['train_accuracy']:.3f}  "
-            f"test {row['test_accuracy']:.3f}  hidden {row['hidden_rate_hz']:.1f} Hz  "
-            f"({row['wall_s']:.1f} s)")
+        save_checkpoint(latest, net, optimizer, stats.epoch + 1, history, config)
+        log(f"epoch {stats.epoch + 1}/{config.epochs}  loss {row['loss']:.4f}  "
+            f"train {row['train_accuracy']:.3f}  test {row['test_accuracy']:.3f}  "
+            f"hidden {row['hidden_rate_hz']:.1f} Hz  ({row['wall_s']:.1f} s)")
+
+    after_step = [net.project_]
+    if config.weight_noise:
+        after_step.append(lambda: net.add_weight_noise_(config.weight_noise, noise_gen))
+    started = time.perf_counter()
+    train_loop(net, optimizer, batches, lambda output, y: readout_loss(output[0], y), epochs=config.epochs,
+               start_epoch=start_epoch, forward=lambda x: net(x, config.dt_s),
+               on_epoch_start=start_epoch_hook, after_step=after_step, on_batch=count_correct,
+               on_epoch_end=end_epoch)
     train_wall = time.perf_counter() - started
-    net.eval()
     final = evaluate_torch(net, test_spikes, data.y_test, config.dt_s, device=device)
     metrics = {"test_accuracy": final["accuracy"], "hidden_rate_hz": final["hidden_rate_hz"],
                "epochs": config.epochs, "train_wall_s": train_wall, "device": str(device),
@@ -364,20 +521,20 @@ def train_classifier(config: TrainConfig, out: Path, *, checkpoint_dir: Path | N
             f"(same prediction on {metrics['prediction_agreement']:.3f} of the test set)")
     save_checkpoint(out / "weights", net, optimizer, config.epochs, history, config)
     (out / "curves.json").write_text(json.dumps(history, indent=1))
-    _plot_curves(history, out / "figures" / "curves.png")
+    figures = out / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    curves_figure(history).savefig(figures / "curves.png", dpi=100)
     return {"metrics": metrics, "history": history, "net": net, "test_spikes": test_spikes, "data": data,
             "config_hash": short_hash(asdict(config))}
 
 
-def _plot_curves(history: list, path: Path):
-    import matplotlib
+def curves_figure(history: list):
+    """Loss, train/test accuracy and hidden rate (Hz) per epoch, as a ``matplotlib.figure.Figure``."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
     epochs = [h["epoch"] for h in history]
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3))
+    fig = Figure(figsize=(11, 3))
+    axes = fig.subplots(1, 3)
     axes[0].plot(epochs, [h["loss"] for h in history])
     axes[0].set(xlabel="epoch", ylabel="loss")
     axes[1].plot(epochs, [h["train_accuracy"] for h in history], label="train")
@@ -387,5 +544,4 @@ def _plot_curves(history: list, path: Path):
     axes[2].plot(epochs, [h["hidden_rate_hz"] for h in history])
     axes[2].set(xlabel="epoch", ylabel="hidden rate (Hz)")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig

@@ -1,7 +1,7 @@
 """Trainable networks built from model files: the three-layer E/I classifier and its PING variant.
 
 :func:`classifier_model` describes the network with units (a
-:class:`~pinglab_bio.train.derive.NetworkModel`); the same description is derived into the torch
+:class:`~pinglab_bio.model.network.NetworkModel`); the same description is derived into the torch
 step (:class:`EIClassifier`) and built in Brian2 (:func:`pinglab_bio.train.bridge.simulate_brian2`),
 so both engines run the same equations.
 
@@ -20,18 +20,16 @@ from torch import nn
 
 from ..errors import SettingsError
 from ..model.lower import on_pre_target, population_model, variable_unit
-from ..model.spec import ModelSpec, load_model
-from .derive import (
-    NetworkModel,
-    PathwayModel,
-    PopulationModel,
-    derive_network,
-    init_network_state,
-    run_network,
-)
+from ..model.network import NetworkModel, PathwayModel, PopulationModel
+from ..model.spec import POPULATIONS, ModelSpec, load_model
+from .derive import derive_network, init_network_state, run_network
 
 __all__ = ["READOUT_EQUATIONS", "classifier_model", "network_model_from_spec", "baseline_model",
-           "EIClassifier", "readout_loss", "predict", "max_over_time"]
+           "EIClassifier", "readout_loss", "predict", "max_over_time", "fixed_pathway_weights",
+           "ping_initial_values", "EXC", "INH"]
+
+#: The model schema's excitatory and inhibitory populations (E and I in the text).
+EXC, INH = POPULATIONS
 
 #: Leaky-integrator readout (non-spiking), dimensionless: input spikes add ``w`` to ``I``.
 READOUT_EQUATIONS = """
@@ -72,8 +70,8 @@ def classifier_model(spec: ModelSpec | str, n_inputs: int, n_outputs: int, *, hi
     for value, what in ((n_inputs, "n_inputs"), (n_outputs, "n_outputs")):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise SettingsError(f"{what} must be a whole number ≥ 1, got {value!r}. Fix: pass e.g. 10")
-    n_exc = spec.populations["exc"].n
-    n_inh = spec.populations["inh"].n if "inh" in spec.populations else 0
+    n_exc = spec.populations[EXC].n
+    n_inh = spec.populations[INH].n if INH in spec.populations else 0
     tau_out = tau_out if tau_out is not None else spec.parameters.get("tau_mem", 10 * brian2.ms)
     tau_out_syn = tau_out_syn if tau_out_syn is not None else spec.parameters.get("tau_syn", 5 * brian2.ms)
     readout = PopulationModel(name="out", n=n_outputs, equations=READOUT_EQUATIONS, threshold="", reset="",
@@ -82,7 +80,7 @@ def classifier_model(spec: ModelSpec | str, n_inputs: int, n_outputs: int, *, hi
     zero = 0 * brian2.ms
     if hidden == "ei":
         if n_inh:
-            e, i = spec.populations["exc"], spec.populations["inh"]
+            e, i = spec.populations[EXC], spec.populations[INH]
             same = (e.equations, e.threshold, e.reset, e.method, e.parameters) == \
                    (i.equations, i.threshold, i.reset, i.method, i.parameters)
             if not same or float(e.refractory) != float(i.refractory):
@@ -90,24 +88,24 @@ def classifier_model(spec: ModelSpec | str, n_inputs: int, n_outputs: int, *, hi
                                     "dynamics. Fix: give [neurons.inh] the exc equations, or use "
                                     "hidden='ping'")
         var = input_variable or "I"
-        pops = {"hidden": _pop_model(spec, "exc", "hidden", n_exc + n_inh), "out": readout}
+        pops = {"hidden": _pop_model(spec, EXC, "hidden", n_exc + n_inh), "out": readout}
         paths = {
             "input_to_hidden": PathwayModel("input_to_hidden", "input", "hidden", f"{var}_post += w",
-                                            zero, _var_unit(spec, "exc", var)),
+                                            zero, _var_unit(spec, EXC, var)),
             "hidden_to_out": PathwayModel("hidden_to_out", "hidden", "out", "I_post += w", zero, None),
         }
         return NetworkModel(populations=pops, pathways=paths, n_inputs=n_inputs)
     var = input_variable or "g_e"
-    pops = {"exc": _pop_model(spec, "exc", "exc", n_exc)}
+    pops = {EXC: _pop_model(spec, EXC, EXC, n_exc)}
     if n_inh:
-        pops["inh"] = _pop_model(spec, "inh", "inh", n_inh)
+        pops[INH] = _pop_model(spec, INH, INH, n_inh)
     pops["out"] = readout
-    paths = {"input_to_exc": PathwayModel("input_to_exc", "input", "exc", f"{var}_post += w", zero,
-                                          _var_unit(spec, "exc", var))}
+    paths = {f"input_to_{EXC}": PathwayModel(f"input_to_{EXC}", "input", EXC, f"{var}_post += w", zero,
+                                             _var_unit(spec, EXC, var))}
     for name, path in spec.pathways.items():
         paths[name] = PathwayModel(name, path.source, path.target, path.on_pre, path.delay,
                                    _var_unit(spec, path.target, on_pre_target(path.on_pre)))
-    for pop in ("exc", "inh")[: 1 + bool(n_inh)]:
+    for pop in (EXC, INH)[: 1 + bool(n_inh)]:
         paths[f"{pop}_to_out"] = PathwayModel(f"{pop}_to_out", pop, "out", "I_post += w", zero, None)
     return NetworkModel(populations=pops, pathways=paths, n_inputs=n_inputs)
 
@@ -202,13 +200,25 @@ class EIClassifier(nn.Module):
             w.copy_(torch.where(sign >= 0, w.clamp(min=0), w.clamp(max=0)))
 
     @torch.no_grad()
-    def add_weight_noise_(self, relative_sigma: float, generator: torch.Generator | None = None):
-        """Add ``N(0, (relative_sigma·σ_init)²)`` to the trainable weights, then re-project."""
+    def add_weight_noise_(self, sigma: float, generator: torch.Generator | None = None, *,
+                          relative: bool = True):
+        """Add Gaussian noise to every trainable weight, then project back to Dale's signs.
+
+        Parameters
+        ----------
+        sigma : float
+            Standard deviation of the noise: relative to each pathway's ``σ_init`` when
+            ``relative`` (``N(0, (sigma·σ_init)²)``), else in weight units for every pathway.
+        generator : torch.Generator, optional
+            Source of the draws (float64 normals on the CPU, so every device sees the same ones).
+        relative : bool
+            See ``sigma``.
+        """
         for name, w in self.weights.items():
             if not w.requires_grad:
                 continue
-            sigma = relative_sigma * float(self.sigma_init.get(name, 0.1))
-            noise = torch.randn(w.shape, generator=generator, dtype=torch.float64).to(w.dtype) * sigma
+            scale = sigma * float(self.sigma_init.get(name, 0.1)) if relative else sigma
+            noise = torch.randn(w.shape, generator=generator, dtype=torch.float64).to(w.dtype) * scale
             w.add_(noise.to(w.device))
         self.project_()
 
@@ -254,3 +264,37 @@ def baseline_model(n_inputs: int, n_hidden: int, n_outputs: int, *, beta: float 
     paths = {"input_to_hidden": PathwayModel("input_to_hidden", "input", "hidden", "v_post += w", zero, None),
              "hidden_to_out": PathwayModel("hidden_to_out", "hidden", "out", "v_post += w", zero, None)}
     return NetworkModel(populations={"hidden": hidden, "out": out}, pathways=paths, n_inputs=n_inputs)
+
+
+def fixed_pathway_weights(spec: ModelSpec, path, seed: int) -> np.ndarray:
+    """Dense weights ``[n_source, n_target]`` of a model pathway: its weight where connected.
+
+    Connections are drawn with probability ``path.p`` (or ``path.in_degree`` sources per target)
+    from ``default_rng(seed + 7919)``, no self-connections within a population; the weight is
+    the pathway's, in SI units.
+    """
+    rng = np.random.default_rng(seed + 7919)
+    n_src, n_tgt = spec.populations[path.source].n, spec.populations[path.target].n
+    if path.p is not None:
+        mask = rng.random((n_src, n_tgt)) < path.p
+    else:
+        mask = np.zeros((n_src, n_tgt), dtype=bool)
+        for j in range(n_tgt):
+            mask[rng.choice(n_src, size=path.in_degree, replace=False), j] = True
+    if path.source == path.target:
+        np.fill_diagonal(mask, False)
+    return mask * float(path.weight)
+
+
+def ping_initial_values(spec: ModelSpec) -> dict:
+    """``{pop: {var: SI value}}``: each cell at the middle of its initial range, drives at their mean."""
+    values = {}
+    for pop, p in spec.populations.items():
+        values[pop] = {}
+        for var, init in p.init.items():
+            values[pop][var] = (float(init[1]) if init[0] == "constant"
+                                else 0.5 * (float(init[1]) + float(init[2])))
+        drive = spec.drives.get(pop)
+        if drive is not None and drive.kind == "tonic_ou":
+            values[pop][drive.variable] = float(drive.values["mean"])
+    return values

@@ -19,17 +19,21 @@ import numpy as np
 import torch
 
 from ..errors import SettingsError
+from ..model.network import NetworkModel, PathwayModel
 from ..model.spec import load_model
-from .derive import NetworkModel, PathwayModel
-from .loop import _fixed_pathway, encode_split
-from .networks import EIClassifier, classifier_model, predict, readout_loss
+from .loop import encode_split, train_loop
+from .networks import EXC, INH, EIClassifier, classifier_model, fixed_pathway_weights, predict, readout_loss
 
 __all__ = ["ReservoirConfig", "train_reservoir"]
 
 
 @dataclass
 class ReservoirConfig:
-    """Settings of a reservoir run (sizes reduced so a run takes a few minutes on 2 cores)."""
+    """Settings of a reservoir run (sizes reduced so a run takes a few minutes on 2 cores).
+
+    Times in ms, rates in Hz, ``input_weight_ns`` in nS; ``overrides`` are ``--set`` pairs of
+    the model file.
+    """
 
     model: str = "ping_coba"
     n_exc: int = 80
@@ -51,28 +55,31 @@ class ReservoirConfig:
                         ("drive.exc.mean", "0.01 uS"))
 
     @property
-    def dt_s(self):
+    def dt_s(self) -> float:
+        """The integration step in seconds."""
         return self.dt_ms * 1e-3
 
     @property
-    def steps(self):
+    def steps(self) -> int:
+        """Steps per trial, ``duration / dt``."""
         return int(round(self.duration_ms / self.dt_ms))
 
 
-def _init_values(spec, config, rng):
-    exc = spec.populations["exc"]
+def _init_values(spec, rng):
+    """Membranes uniform in their initial range, then each driven population's tonic drive."""
     values = {}
-    for pop in ("exc", "inh"):
-        p = spec.populations[pop]
+    for pop, p in spec.populations.items():
         low, high = p.init["v"][1], p.init["v"][2]
         values[pop] = {"v": float(low) + rng.random(p.n) * (float(high) - float(low))}
-    drive = spec.drives.get("exc")
-    if drive is not None:
+    for pop, p in spec.populations.items():
+        drive = spec.drives.get(pop)
+        if drive is None:
+            continue
         if drive.kind != "tonic_ou":
             raise SettingsError("reservoir mode needs a tonic drive (kind tonic_ou) or none. "
                                 "Fix: use ping_coba")
         mean, het = float(drive.values["mean"]), drive.values["heterogeneity"]
-        values["exc"][drive.variable] = mean * (1 + het * (2 * rng.random(exc.n) - 1))
+        values[pop][drive.variable] = mean * (1 + het * (2 * rng.random(p.n) - 1))
     return values
 
 
@@ -80,36 +87,34 @@ def train_reservoir(config: ReservoirConfig, dataset, *, log=print) -> dict:
     """Run the three steps; return metrics (``test_accuracy`` torch, ``test_accuracy_brian2``)."""
     from .bridge import simulate_brian2
 
-    spec = load_model(config.model, {"n_exc": config.n_exc, "n_inh": config.n_inh, **dict(config.overrides)})
+    sizes = {f"n_{EXC}": config.n_exc, f"n_{INH}": config.n_inh}
+    spec = load_model(config.model, {**sizes, **dict(config.overrides)})
     n_in, n_classes = dataset.n_inputs, dataset.n_classes
     full = classifier_model(spec, n_in, n_classes, hidden="ping")
     rng = np.random.default_rng(config.seed)
-    weights = {"input_to_exc": (rng.random((n_in, config.n_exc)) < 0.2) * config.input_weight_ns * 1e-9}
+    weights = {f"input_to_{EXC}": (rng.random((n_in, config.n_exc)) < 0.2) * config.input_weight_ns * 1e-9}
     for name, path in spec.pathways.items():
-        weights[name] = _fixed_pathway(spec, name, path, config.seed)
-    init = _init_values(spec, config, rng)
+        weights[name] = fixed_pathway_weights(spec, path, config.seed)
+    init = _init_values(spec, rng)
+    hidden = list(spec.populations)  # E first, then I: the order of the readout's Dale signs
     hidden_only = NetworkModel({k: v for k, v in full.populations.items() if k != "out"},
                                {k: v for k, v in full.pathways.items() if not k.endswith("_to_out")}, n_in)
-
-    class _Cfg:  # what encode_split reads
-        encoder, max_rate_hz, dt_s, steps = config.encoder, config.max_rate_hz, config.dt_s, config.steps
-
-    x_train = encode_split(_Cfg, dataset.x_train[:config.n_train], (config.seed, 11))
-    x_test = encode_split(_Cfg, dataset.x_test[:config.n_test], (config.seed, 12))
+    x_train = encode_split(config, dataset.x_train[:config.n_train], (config.seed, 11))
+    x_test = encode_split(config, dataset.x_test[:config.n_test], (config.seed, 12))
     y_train, y_test = dataset.y_train[:config.n_train], dataset.y_test[:config.n_test]
     t0 = time.perf_counter()
     hidden_w = {k: weights[k] for k in hidden_only.pathways}
     train_exp = simulate_brian2(hidden_only, hidden_w, x_train, config.dt_s, init=init)
     test_exp = simulate_brian2(hidden_only, hidden_w, x_test, config.dt_s, init=init)
     sim_s = time.perf_counter() - t0
-    h_train = np.concatenate([train_exp.spikes["exc"], train_exp.spikes["inh"]], axis=2)
-    h_test = np.concatenate([test_exp.spikes["exc"], test_exp.spikes["inh"]], axis=2)
-    rate = {pop: float(test_exp.spikes[pop].mean() / config.dt_s) for pop in ("exc", "inh")}
-    log(f"reservoir: E {rate['exc']:.1f} Hz, I {rate['inh']:.1f} Hz over {len(y_train)} + {len(y_test)} "
+    h_train = np.concatenate([train_exp.spikes[pop] for pop in hidden], axis=2)
+    h_test = np.concatenate([test_exp.spikes[pop] for pop in hidden], axis=2)
+    rate = {pop: float(test_exp.spikes[pop].mean() / config.dt_s) for pop in hidden}
+    log(f"reservoir: E {rate[EXC]:.1f} Hz, I {rate[INH]:.1f} Hz over {len(y_train)} + {len(y_test)} "
         f"trials ({sim_s:.1f} s in Brian2)")
     readout = NetworkModel({"out": full.populations["out"]},
                            {"hidden_to_out": PathwayModel("hidden_to_out", "input", "out", "I_post += w",
-                                                          full.pathways["exc_to_out"].delay, None)},
+                                                          full.pathways[f"{EXC}_to_out"].delay, None)},
                            config.n_exc + config.n_inh)
     signs = {"hidden_to_out": np.concatenate([np.ones(config.n_exc), -np.ones(config.n_inh)])}
     net = EIClassifier(readout, signs, {"hidden_to_out": 0.2}, seed=config.seed, dtype=torch.float64)
@@ -117,31 +122,32 @@ def train_reservoir(config: ReservoirConfig, dataset, *, log=print) -> dict:
     with torch.no_grad():
         net.weights["hidden_to_out"].abs_().mul_(net.sign_hidden_to_out[:, None])
     opt = torch.optim.Adam(list(net.weights.values()), lr=config.lr)
-    for epoch in range(config.epochs):
+
+    def batches(epoch):
         order = np.random.default_rng([config.seed, epoch]).permutation(len(y_train))
         for start in range(0, len(order), config.batch_size):
             idx = order[start:start + config.batch_size]
-            out_v, _ = net(torch.as_tensor(h_train[idx], dtype=torch.float64), config.dt_s)
-            loss = readout_loss(out_v, torch.as_tensor(y_train[idx]))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            net.project_()
-        if (epoch + 1) % 10 == 0 or epoch + 1 == config.epochs:
-            log(f"readout epoch {epoch + 1}/{config.epochs} loss {float(loss.detach()):.3f}")
+            yield torch.as_tensor(h_train[idx], dtype=torch.float64), torch.as_tensor(y_train[idx])
+
+    def log_epoch(stats):
+        if (stats.epoch + 1) % 10 == 0 or stats.epoch + 1 == config.epochs:
+            log(f"readout epoch {stats.epoch + 1}/{config.epochs} loss {stats.losses[-1]:.3f}")
+
+    train_loop(net, opt, batches, lambda output, y: readout_loss(output[0], y), epochs=config.epochs,
+               forward=lambda x: net(x, config.dt_s), after_step=[net.project_], on_epoch_end=log_epoch)
     with torch.no_grad():
         out_v, _ = net(torch.as_tensor(h_test, dtype=torch.float64), config.dt_s)
     torch_pred = predict(out_v)
     w_out = net.numpy_weights()["hidden_to_out"]
-    weights.update({"exc_to_out": w_out[:config.n_exc], "inh_to_out": w_out[config.n_exc:]})
+    weights.update({f"{EXC}_to_out": w_out[:config.n_exc], f"{INH}_to_out": w_out[config.n_exc:]})
     t0 = time.perf_counter()
     back = simulate_brian2(full, weights, x_test, config.dt_s, init=init, record={"out": ["v"]})
     b2_pred = predict(back.states["out"]["v"])
-    same_hidden = all(np.array_equal(back.spikes[p], test_exp.spikes[p]) for p in ("exc", "inh"))
+    same_hidden = all(np.array_equal(back.spikes[p], test_exp.spikes[p]) for p in hidden)
     return {"test_accuracy": float(np.mean(torch_pred == y_test)),
             "test_accuracy_brian2": float(np.mean(b2_pred == y_test)),
             "prediction_agreement": float(np.mean(torch_pred == b2_pred)),
             "hidden_spikes_identical": bool(same_hidden),
-            "rate_exc_hz": rate["exc"], "rate_inh_hz": rate["inh"],
+            "rate_exc_hz": rate[EXC], "rate_inh_hz": rate[INH],
             "brian2_sim_s": sim_s, "brian2_check_s": time.perf_counter() - t0,
             "n_train": int(len(y_train)), "n_test": int(len(y_test))}

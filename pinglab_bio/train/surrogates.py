@@ -25,7 +25,7 @@ import torch
 from ..errors import SettingsError
 
 __all__ = ["FastSigmoid", "ArcTan", "Sigmoid", "Triangle", "SURROGATES", "get_surrogate",
-           "spike", "surrogate_derivative", "scale_grad"]
+           "spike", "scale_grad"]
 
 
 class _Surrogate(torch.autograd.Function):
@@ -107,11 +107,6 @@ def spike(x: torch.Tensor, name: str = "fast_sigmoid", slope: float = 100.0,
           inclusive: bool = False) -> torch.Tensor:
     """Heaviside of ``x`` (membrane minus threshold) with the named surrogate gradient."""
     return get_surrogate(name).apply(x, slope, inclusive)
-
-
-def surrogate_derivative(name: str, x: torch.Tensor, slope: float = 100.0) -> torch.Tensor:
-    """The backward bump of surrogate ``name`` at ``x`` (for plots and tests)."""
-    return get_surrogate(name).derivative(x, float(slope))
 
 
 class _ScaleGrad(torch.autograd.Function):

@@ -3,8 +3,10 @@
 The analysis script is picked by protocol: ``analysis/<protocol>.py`` defines
 ``analyze(run_dirs, workdir) -> {"title", "numbers", "sections"}`` (see ``analysis/README.md``).
 This module finds the protocol of the folders, runs the script in a temporary folder, and
-renders the result. It also holds the measures of one simulation run that every script shares
-(:func:`run_measures`), so a single run, a sweep point and a dt-study point are measured alike.
+renders the result. It also holds what the scripts share: the measures of one run folder
+(:func:`run_measures`, a call of :func:`pinglab_bio.measures.summary`, so a single run, a sweep
+point and a dt-study point are measured alike), its figures, and the reports of single runs and
+of sweeps.
 """
 
 from __future__ import annotations
@@ -19,16 +21,14 @@ import numpy as np
 import quantities as pq
 
 from ..errors import PinglabError
+from ..measures import VR_TIME_CONSTANT, mean_spectrum, summary
 from ..paths import catalogue_dir, find_analysis, import_script
 
 __all__ = ["FORMATS", "VR_TIME_CONSTANT", "resolve_runs", "load_analysis", "list_analyses", "analyze",
-           "write_protocol_report",
-           "render", "run_measures", "run_figures_full", "point_folders", "jsonable", "single_runs_report",
-           "sweep_report"]
+           "write_protocol_report", "render", "point_folders", "run_window", "run_spiketrains",
+           "run_measures", "run_figures_full", "jsonable", "single_runs_report", "sweep_report"]
 
 FORMATS = ("html", "md", "json")
-VR_TIME_CONSTANT = 5 * pq.ms  # about a quarter of a gamma cycle: sensitive to spike timing within a cycle
-VR_SAMPLE_PAIRS = 300         # pairs per class when the exact grid path cannot be used
 
 
 def list_analyses() -> list[str]:
@@ -161,76 +161,31 @@ def point_folders(folder: Path) -> list[Path]:
     return points
 
 
-def _window(result):
+def run_window(result) -> tuple[pq.Quantity, pq.Quantity, pq.Quantity]:
+    """``(t_start, t_stop, dt)`` of a run in s: the analysis window (after the transient) and the step."""
     info = result.info
     seg = result.block.segments[0]
     t_start = float((info.get("transient") or {}).get("si_value", 0.0) or 0.0) * pq.s
     return t_start, seg.t_stop.rescale(pq.s), float(info["dt"]["si_value"]) * pq.s
 
 
-def run_measures(result, *, vr_pairs: int | None = None, vr_seed: int = 0, with_vr: bool = True) -> tuple:
-    """Every measure of one run; returns ``(numbers, arrays)``.
+def run_spiketrains(result) -> dict:
+    """``{population: list of neo.SpikeTrain}`` of a run, populations in the run's order."""
+    return {pop: result.spiketrains(pop) for pop in result.populations}
 
-    ``numbers`` is JSON-ready: rates, CV and LV, fraction active, synchrony, STTC, Welch and
-    multitaper gamma peaks (frequency, power share, Q), E→I lag, E participation per cycle and
-    the Van Rossum E–E / E–I / I–I table with its Kruskal–Wallis test. ``arrays`` holds what
-    the figures need (spectra, rates, distances).
+
+def run_measures(result, *, vr_pairs: int | None = None, vr_seed: int = 0, with_vr: bool = True,
+                 level: str = "full") -> tuple:
+    """The measures of one run folder's spikes over its analysis window; returns ``(numbers, arrays)``.
+
+    :func:`pinglab_bio.measures.summary` at ``level`` (by default ``"full"``: every measure
+    ``pinglab-bio analyze`` reports), with the window and dt read from the run. ``vr_seed``
+    seeds the sampled pairs (STTC, Van Rossum), ``with_vr`` includes the Van Rossum distances
+    and ``vr_pairs`` samples that many pairs per class (``None``: all).
     """
-    from ..measures import core as m
-    from ..measures.dissimilarity import van_rossum_by_class
-
-    t_start, t_stop, dt = _window(result)
-    bin_size = m.rate_bin_size(dt)
-    pops = [p for p in ("exc", "inh") if p in result.populations]
-    trains = {p: m._slice(result.spiketrains(p), t_start, t_stop) for p in pops}
-    numbers: dict = {"dt_ms": float(dt.rescale(pq.ms)), "analysis_window_s": [float(t_start), float(t_stop)],
-                     "rate_bin_ms": float(bin_size.rescale(pq.ms))}
-    arrays: dict = {"rates": {}, "welch": {}, "multitaper": {}}
-    for p in pops:
-        tr = trains[p]
-        rate = m.population_rate(tr, bin_size, t_start, t_stop)
-        arrays["rates"][p] = rate
-        numbers[f"rate_{p}_hz"] = float(m.mean_rate(tr, t_start, t_stop))
-        numbers[f"cv_isi_{p}"] = m.cv_isi(tr)
-        numbers[f"lv_isi_{p}"] = m.lv_isi(tr)
-        numbers[f"fraction_active_{p}"] = m.fraction_active(tr, t_start, t_stop)
-        numbers[f"synchrony_{p}"] = m.synchrony_index(tr, t_start, t_stop)
-        numbers[f"sttc_{p}"] = m.sttc_pairs(tr, n_pairs=200, dt=5 * pq.ms, seed=vr_seed)["mean"]
-        for name, fn in (("welch", m.welch_psd), ("multitaper", m.multitaper_psd)):
-            f, psd = fn(rate)
-            arrays[name][p] = (f, psd)
-            peak = m.gamma_peak(f, psd)
-            numbers[f"{name}_{p}"] = {"peak_hz": peak["peak_hz"], "power_share": peak["power_share"],
-                                      "q_factor": peak["q_factor"], "prominence": peak["prominence"]}
-    rhythm = "exc" if "exc" in pops else "inh"
-    numbers["rhythm_population"] = rhythm
-    numbers["gamma_peak_hz"] = numbers[f"welch_{rhythm}"]["peak_hz"]
-    numbers["gamma_power_share"] = numbers[f"welch_{rhythm}"]["power_share"]
-    numbers["gamma_q_factor"] = numbers[f"welch_{rhythm}"]["q_factor"]
-    if "exc" in pops and "inh" in pops:
-        peak_hz = numbers["gamma_peak_hz"]
-        fine = m.rate_bin_size(dt, 0.25 * pq.ms)  # volleys are a few ms apart: resolve the lag finely
-        numbers["ei_lag"] = m.ei_lag(m.population_rate(trains["exc"], fine, t_start, t_stop),
-                                     m.population_rate(trains["inh"], fine, t_start, t_stop), peak_hz)
-        numbers["ei_lag"]["bin_ms"] = float(fine.rescale(pq.ms))
-        part = m.cycle_participation(trains["exc"], arrays["rates"]["inh"], peak_hz)
-        arrays["participation"] = part["per_cycle"]
-        numbers["exc_fraction_per_cycle"] = {
-            "mean": part["mean"], "n_cycles": part["n_cycles"],
-            "sd": float(np.std(part["per_cycle"])) if part["n_cycles"] else None}
-        if with_vr:
-            on_grid_ok = True
-            try:
-                vr = van_rossum_by_class(trains["exc"], trains["inh"], VR_TIME_CONSTANT, n_pairs=vr_pairs,
-                                         seed=vr_seed, method="grid", grid_step=dt)
-            except PinglabError:
-                on_grid_ok = False
-            if not on_grid_ok:
-                vr = van_rossum_by_class(trains["exc"], trains["inh"], VR_TIME_CONSTANT,
-                                         n_pairs=vr_pairs or VR_SAMPLE_PAIRS, seed=vr_seed, method="elephant")
-            numbers["van_rossum"] = vr.summary()
-            arrays["van_rossum"] = vr.distances
-    return numbers, arrays
+    t_start, t_stop, dt = run_window(result)
+    return summary(run_spiketrains(result), dt=dt, t_start=t_start, t_stop=t_stop, level=level, seed=vr_seed,
+                   van_rossum=with_vr, vr_pairs=vr_pairs)
 
 
 def run_figures_full(result, arrays: dict, numbers: dict, workdir: Path, stem: str, label: str) -> list:
@@ -238,12 +193,13 @@ def run_figures_full(result, arrays: dict, numbers: dict, workdir: Path, stem: s
 
     Returns ``[(path, caption), ...]``.
     """
-    import matplotlib.pyplot as plt
-
     from ..report.figures import (
-        POPULATION_COLORS,
+        draw_rates,
+        new_figure,
+        population_colors,
+        population_key,
+        population_label,
         raster,
-        rates_figure,
         save_figure,
         spectra_figure,
         spectrogram_figure,
@@ -252,55 +208,44 @@ def run_figures_full(result, arrays: dict, numbers: dict, workdir: Path, stem: s
 
     workdir = Path(workdir)
     out = []
+    pops = list(arrays["rates"])
+    colors = population_colors(pops)
     t_stop = float(result.block.segments[0].t_stop.rescale(pq.s))
     window = (max(0.0, t_stop - 0.3), t_stop)
-    for name, draw in (("raster", raster), ("rates", rates_figure)):
-        fig, ax = plt.subplots(figsize=(7, 3.2), dpi=110)
+    shown = " and ".join(population_label(p) for p in pops)
+    for name in ("raster", "rates"):
+        fig, ax = new_figure()
         if name == "rates":
-            _draw_rates(ax, arrays["rates"], window)
+            draw_rates(ax, arrays["rates"], window)
         else:
-            draw(result, ax=ax, window_s=window)
-        ax.set_title(f"{label}: {'spike raster (E red, I blue)' if name == 'raster' else 'population rates'}",
-                     fontsize=10)
+            raster(result, ax=ax, window_s=window)
+        what = f"spike raster ({population_key(pops)})" if name == "raster" else "population rates"
+        ax.set_title(f"{label}: {what}", fontsize=10)
         out.append((save_figure(fig, workdir / f"{stem}_{name}.png"),
-                    f"{label}: {'raster, E and I marked' if name == 'raster' else 'population rates'} "
+                    f"{label}: {f'raster, {shown} marked' if name == 'raster' else 'population rates'} "
                     f"(last {window[1] - window[0]:.1f} s)"))
     spectra, peaks = {}, {}
     for pop, (f, p) in arrays["welch"].items():
-        spectra[f"{pop} Welch"] = (f.magnitude, p.magnitude, POPULATION_COLORS[pop], "-")
+        spectra[f"{pop} Welch"] = (f.magnitude, p.magnitude, colors[pop], "-")
     for pop, (f, p) in arrays["multitaper"].items():
-        spectra[f"{pop} multitaper"] = (f.magnitude, p.magnitude, POPULATION_COLORS[pop], ":")
+        spectra[f"{pop} multitaper"] = (f.magnitude, p.magnitude, colors[pop], ":")
     peaks["peak"] = numbers["gamma_peak_hz"]
-    out.append((spectra_figure(spectra, peaks, f"{label}: PSD of the population rates",
-                               workdir / f"{stem}_psd.png"),
+    fig = spectra_figure(spectra, peaks, f"{label}: PSD of the population rates")
+    out.append((save_figure(fig, workdir / f"{stem}_psd.png"),
                 f"{label}: Welch (solid) and multitaper (dotted) PSD, gamma peak marked"))
     rhythm = numbers["rhythm_population"]
     sig = arrays["rates"][rhythm]
-    out.append((spectrogram_figure(sig.magnitude.reshape(-1), float(sig.sampling_rate.rescale(pq.Hz)),
-                                   float(sig.t_start.rescale(pq.s)),
-                                   f"{label}: spectrogram of the {rhythm} rate",
-                                   workdir / f"{stem}_spectrogram.png"),
+    fig = spectrogram_figure(sig.magnitude.reshape(-1), float(sig.sampling_rate.rescale(pq.Hz)),
+                             float(sig.t_start.rescale(pq.s)), f"{label}: spectrogram of the {rhythm} rate")
+    out.append((save_figure(fig, workdir / f"{stem}_spectrogram.png"),
                 f"{label}: spectrogram of the {rhythm} population rate"))
     if "van_rossum" in arrays:
         vr = numbers["van_rossum"]
-        out.append((van_rossum_figure(arrays["van_rossum"], f"{label}: Van Rossum distance by pair class "
-                                      f"(τ {vr['time_constant_ms']:g} ms)",
-                                      workdir / f"{stem}_vanrossum.png"),
+        fig = van_rossum_figure(arrays["van_rossum"], f"{label}: Van Rossum distance by pair class "
+                                f"(τ {vr['time_constant_ms']:g} ms)")
+        out.append((save_figure(fig, workdir / f"{stem}_vanrossum.png"),
                     f"{label}: Van Rossum distances by pair class, Kruskal–Wallis p = {vr['kruskal_p']:.3g}"))
     return out
-
-
-def _draw_rates(ax, rates: dict, window):
-    from ..report.figures import POPULATION_COLORS, POPULATION_LABELS
-
-    for pop, sig in rates.items():
-        t = sig.times.rescale(pq.s).magnitude
-        keep = (t >= window[0]) & (t <= window[1])
-        ax.plot(t[keep] * 1e3, sig.magnitude.reshape(-1)[keep], color=POPULATION_COLORS[pop], lw=0.8,
-                label=POPULATION_LABELS[pop])
-    ax.set_xlabel("time (ms)")
-    ax.set_ylabel("population rate (Hz)")
-    ax.legend(fontsize=8, loc="upper right")
 
 
 # ------------------------------------------------------------------------------------------
@@ -310,8 +255,8 @@ def _draw_rates(ax, rates: dict, window):
 def single_runs_report(run_dirs, workdir: Path, title_prefix: str) -> dict:
     """Report of one or more single runs (e.g. ``ping_gamma`` seeds): full measures and figures
     for each, and, for several runs, a side-by-side table and the spectrum averaged over them."""
-    from ..measures import core as m
-    from ..report.figures import POPULATION_COLORS, spectra_figure
+    from ..measures import gamma_peak
+    from ..report.figures import population_colors, save_figure, spectra_figure
     from ..report.html import figure_tag, model_section, provenance_section, table
     from ..runs.result import load_run
 
@@ -324,26 +269,30 @@ def single_runs_report(run_dirs, workdir: Path, title_prefix: str) -> dict:
         label = f"seed {result.info.get('seed')}" + (f" ({folder.name})" if len(folders) > 1 else "")
         figs = run_figures_full(result, arrays, numbers, workdir, f"run{k}", label)
         per_run.append({"folder": str(folder), "seed": result.info.get("seed"), **numbers})
-        sections.append((f"Run {label}", _run_tables(numbers) + "".join(figure_tag(p, c) for p, c in figs)))
+        sections.append((f"Run {label}", _run_tables(numbers, list(arrays["rates"]))
+                         + "".join(figure_tag(p, c) for p, c in figs)))
     out = {"runs_measured": per_run}
     if len(results) > 1:
-        keys = ["seed", "rate_exc_hz", "rate_inh_hz", "gamma_peak_hz", "gamma_power_share", "gamma_q_factor",
-                "synchrony_exc", "lv_isi_exc"]
+        pops = list(arrays_all[0]["rates"])
+        rhythm = per_run[0]["rhythm_population"]
+        keys = (["seed"] + [f"rate_{p}_hz" for p in pops]
+                + ["gamma_peak_hz", "gamma_power_share", "gamma_q_factor", f"synchrony_{rhythm}",
+                   f"lv_isi_{rhythm}"])
         rows = [[r.get(k) for k in keys] for r in per_run]
         mean_row = ["mean"] + [float(np.nanmean([r[k] for r in per_run if r.get(k) is not None]))
                                for k in keys[1:]]
         spectra, peaks = {}, {}
-        for pop in ("exc", "inh"):
-            if pop in arrays_all[0]["welch"]:
-                f, mean, sem = m.mean_spectrum([a["welch"][pop] for a in arrays_all])
-                spectra[f"{pop} (mean of {len(results)})"] = (f.magnitude, mean.magnitude,
-                                                              POPULATION_COLORS[pop], "-")
-                if pop == per_run[0]["rhythm_population"]:
-                    peak = m.gamma_peak(f, mean)
-                    peaks["mean peak"] = peak["peak_hz"]
-                    out["mean_spectrum_peak_hz"] = peak["peak_hz"]
-                    out["mean_spectrum_power_share"] = peak["power_share"]
-        fig = spectra_figure(spectra, peaks, "Welch PSD averaged over runs", workdir / "mean_psd.png")
+        colors = population_colors(pops)
+        for pop in arrays_all[0]["welch"]:
+            f, mean, _ = mean_spectrum([a["welch"][pop] for a in arrays_all])
+            spectra[f"{pop} (mean of {len(results)})"] = (f.magnitude, mean.magnitude, colors[pop], "-")
+            if pop == rhythm:
+                peak = gamma_peak(f, mean)
+                peaks["mean peak"] = peak["peak_hz"]
+                out["mean_spectrum_peak_hz"] = peak["peak_hz"]
+                out["mean_spectrum_power_share"] = peak["power_share"]
+        fig = save_figure(spectra_figure(spectra, peaks, "Welch PSD averaged over runs"),
+                          workdir / "mean_psd.png")
         out["mean_over_runs"] = dict(zip(keys[1:], mean_row[1:], strict=True))
         sections.insert(0, ("Runs side by side", table(rows + [mean_row], keys)
                             + figure_tag(fig, "Welch PSD averaged over the runs (seeds)")))
@@ -353,23 +302,23 @@ def single_runs_report(run_dirs, workdir: Path, title_prefix: str) -> dict:
             "sections": sections}
 
 
-def _run_tables(numbers: dict) -> str:
+def _run_tables(numbers: dict, populations: list) -> str:
+    from ..report.figures import population_label
     from ..report.html import table
 
     rows = []
-    for pop, name in (("exc", "E"), ("inh", "I")):
-        if f"rate_{pop}_hz" in numbers:
-            w, mt = numbers[f"welch_{pop}"], numbers[f"multitaper_{pop}"]
-            rows.append([name, numbers[f"rate_{pop}_hz"], numbers[f"cv_isi_{pop}"], numbers[f"lv_isi_{pop}"],
-                         numbers[f"fraction_active_{pop}"], numbers[f"synchrony_{pop}"],
-                         numbers[f"sttc_{pop}"],
-                         w["peak_hz"], w["power_share"], w["q_factor"], mt["peak_hz"]])
+    for pop in populations:
+        w, mt = numbers[f"welch_{pop}"], numbers[f"multitaper_{pop}"]
+        rows.append([population_label(pop), numbers[f"rate_{pop}_hz"], numbers[f"cv_isi_{pop}"],
+                     numbers[f"lv_isi_{pop}"], numbers[f"fraction_active_{pop}"], numbers[f"synchrony_{pop}"],
+                     numbers[f"sttc_{pop}"], w["peak_hz"], w["power_share"], w["q_factor"], mt["peak_hz"]])
     html = table(rows, ["population", "rate (Hz)", "CV ISI", "LV ISI", "fraction active", "synchrony",
                         "STTC (±5 ms)", "Welch peak (Hz)", "gamma share", "Q", "multitaper peak (Hz)"])
     if "ei_lag" in numbers:
-        lag, part = numbers["ei_lag"], numbers["exc_fraction_per_cycle"]
+        exc, inh = (population_label(p) for p in numbers["ei_populations"])
+        lag, part = numbers["ei_lag"], numbers[f"{numbers['ei_populations'][0]}_fraction_per_cycle"]
         html += table([[lag["lag_ms"], lag["phase"], part["mean"], part["n_cycles"]]],
-                      ["E→I lag (ms)", "lag (cycles)", "E cells firing per cycle", "cycles"])
+                      [f"{exc}→{inh} lag (ms)", "lag (cycles)", f"{exc} cells firing per cycle", "cycles"])
     if "van_rossum" in numbers:
         vr = numbers["van_rossum"]
         html += table([[cls, c["n_pairs"], c["median"], c["mean"], c["q25"], c["q75"]]
@@ -381,108 +330,71 @@ def _run_tables(numbers: dict) -> str:
     return html
 
 
-def _light_measures(result) -> tuple[dict, tuple]:
-    """Rates, Welch peak, share, Q, LV and synchrony of one run, plus its rhythm spectrum."""
-    from ..measures import core as m
-
-    t_start, t_stop, dt = _window(result)
-    bin_size = m.rate_bin_size(dt)
-    out = {}
-    spectrum = None
-    rhythm = "exc" if "exc" in result.populations else "inh"
-    for pop in ("exc", "inh"):
-        if pop not in result.populations:
-            out[f"rate_{pop}_hz"] = None
-            continue
-        tr = m._slice(result.spiketrains(pop), t_start, t_stop)
-        out[f"rate_{pop}_hz"] = float(m.mean_rate(tr, t_start, t_stop))
-        out[f"lv_isi_{pop}"] = m.lv_isi(tr)
-        if pop == rhythm:
-            f, psd = m.welch_psd(m.population_rate(tr, bin_size, t_start, t_stop))
-            peak = m.gamma_peak(f, psd)
-            out.update(gamma_peak_hz=peak["peak_hz"], gamma_power_share=peak["power_share"],
-                       gamma_q_factor=peak["q_factor"])
-            spectrum = (f, psd)
-    return out, spectrum
-
-
 def sweep_report(run_dirs, workdir: Path, *, x_of, group_of=None, xlabel: str, title: str,
-                 panels=(("gamma_peak_hz", "gamma peak (Hz)"), ("rate_exc_hz", "E rate (Hz)"),
-                         ("rate_inh_hz", "I rate (Hz)"))) -> dict:
+                 panels=None) -> dict:
     """Side-by-side report of a sweep: one row per parameter value (mean ± sd over seeds), metric
     against parameter, spectra averaged over seeds per value.
 
     ``x_of(info) -> float`` reads the swept value from a point's run.json; ``group_of(info)``
-    names a condition (e.g. with and without E→I) or is None.
+    names a condition (e.g. with and without E→I) or is None. ``panels`` is
+    ``[(metric, ylabel), ...]`` (default: the gamma peak and each population's rate). The table and figure are
+    those of a sweep's own summary (:func:`~.sweep_summary.seed_means`,
+    :func:`~.sweep_summary.sweep_figure`), on the measures at level ``"sweep"``.
     """
-    from ..measures import core as m
-    from ..report.figures import metric_figure, spectra_figure
+    import matplotlib
+
+    from ..measures import gamma_peak
+    from ..report.figures import save_figure, spectra_figure
     from ..report.html import figure_tag, model_section, provenance_section, table
     from ..runs.result import load_run
+    from .sweep_summary import default_panels, seed_means, sweep_figure
 
     folders = [f for d in run_dirs for f in point_folders(d)]
     rows, infos, spectra = [], [], {}
     for folder in folders:
         result = load_run(folder)
-        numbers, spectrum = _light_measures(result)
+        numbers, arrays = run_measures(result, level="sweep")
         info = result.info
         infos.append(info)
         group = group_of(info) if group_of else ""
         x = x_of(info)
         rows.append({"folder": folder.name, "group": group, "x": x, "seed": info.get("seed"), **numbers})
-        spectra.setdefault((group, x), []).append(spectrum)
-    keys = sorted({(r["group"], r["x"]) for r in rows}, key=lambda gx: (str(gx[0]), gx[1]))
-    metrics = [k for k, _ in panels] + ["gamma_power_share", "gamma_q_factor"]
-    metrics = list(dict.fromkeys(metrics))
-    table_rows, summary = [], []
-    for g, x in keys:
-        sel = [r for r in rows if r["group"] == g and r["x"] == x]
-        entry = {"group": g, "x": x, "n_seeds": len(sel)}
-        for k in metrics:
-            vals = [r[k] for r in sel if r.get(k) is not None and np.isfinite(r[k])]
-            entry[k] = float(np.mean(vals)) if vals else None
-            entry[k + "_sd"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
-        f, mean, _ = m.mean_spectrum([s for s in spectra[(g, x)] if s is not None]) \
-            if any(s is not None for s in spectra[(g, x)]) else (None, None, None)
-        if f is not None:
-            entry["mean_spectrum_peak_hz"] = m.gamma_peak(f, mean)["peak_hz"]
-        summary.append(entry)
-        table_rows.append([g, x, len(sel)] + [f"{entry[k]:.3g} ± {entry[k + '_sd']:.2g}"
-                                              if entry[k] is not None else "n/a" for k in metrics]
-                          + [entry.get("mean_spectrum_peak_hz")])
-    groups = list(dict.fromkeys(g for g, _ in keys))
-    xs_all = sorted({x for _, x in keys})
-    fig_panels = []
-    for k, label in panels:
-        series = {}
-        for g in groups:
-            means = [next((e[k] for e in summary if e["group"] == g and e["x"] == x), None) for x in xs_all]
-            sds = [next((e[k + "_sd"] for e in summary if e["group"] == g and e["x"] == x), 0.0)
-                   for x in xs_all]
-            series[str(g) or "runs"] = ([np.nan if v is None else v for v in means], sds)
-        fig_panels.append((label, series))
-    fig = metric_figure(xs_all, fig_panels, xlabel, title, workdir / "sweep_metrics.png")
-    import matplotlib
-
+        spectra.setdefault((group, x), []).append(arrays["welch"][numbers["rhythm_population"]])
+    panels = default_panels(list(infos[0]["populations"])) if panels is None else panels
+    metrics = list(dict.fromkeys([k for k, _ in panels] + ["gamma_power_share", "gamma_q_factor"]))
+    ordered = sorted(rows, key=lambda r: (str(r["group"]), r["x"]))
+    summary_rows = seed_means(ordered, "x", group="group", keys=metrics)
+    table_rows = []
+    for entry in summary_rows:
+        g, x = entry["group"], entry["x"]
+        f, mean, _ = mean_spectrum(spectra[(g, x)])
+        entry["mean_spectrum_peak_hz"] = gamma_peak(f, mean)["peak_hz"]
+        table_rows.append([g, x, entry["n_seeds"]]
+                          + [f"{entry[k]:.3g} ± {entry.get(k + '_sd', 0.0):.2g}" if entry[k] is not None
+                             else "n/a" for k in metrics] + [entry["mean_spectrum_peak_hz"]])
+    fig = sweep_figure(summary_rows, "x", panels, xlabel=xlabel, title=title, group="group",
+                       series_label=lambda g: str(g) or "runs")
+    fig_path = save_figure(fig, workdir / "sweep_metrics.png")
+    groups = list(dict.fromkeys(e["group"] for e in summary_rows))
     cmap = matplotlib.colormaps["viridis"]
     spec_lines = {}
-    for j, (g, x) in enumerate(keys):
-        sp = [s for s in spectra[(g, x)] if s is not None]
-        if sp:
-            f, mean, _ = m.mean_spectrum(sp)
-            spec_lines[f"{g} {x:g}".strip()] = (f.magnitude, mean.magnitude, cmap(j / max(1, len(keys) - 1)),
-                                                "-" if not groups or g == groups[0] else ":")
-    spec_fig = spectra_figure(spec_lines, {}, "Welch PSD of the rhythm population, mean over seeds",
-                              workdir / "sweep_spectra.png")
+    for j, entry in enumerate(summary_rows):
+        g, x = entry["group"], entry["x"]
+        f, mean, _ = mean_spectrum(spectra[(g, x)])
+        color = cmap(j / max(1, len(summary_rows) - 1))
+        style = "-" if g == groups[0] else ":"
+        spec_lines[f"{g} {x:g}".strip()] = (f.magnitude, mean.magnitude, color, style)
+    spec_fig = spectra_figure(spec_lines, {}, "Welch PSD of the rhythm population, mean over seeds")
+    spec_path = save_figure(spec_fig, workdir / "sweep_spectra.png")
     sections = [
         ("Sweep side by side (mean ± sd over seeds)",
          table(table_rows, ["condition", xlabel, "seeds"] + metrics + ["peak of mean spectrum (Hz)"])
-         + figure_tag(fig, f"{title}: metric against parameter")
-         + figure_tag(spec_fig, "spectra averaged over seeds, one line per parameter value")),
+         + figure_tag(fig_path, f"{title}: metric against parameter")
+         + figure_tag(spec_path, "spectra averaged over seeds, one line per parameter value")),
         ("Every run", table([[r["folder"], r["group"], r["x"], r["seed"]] + [r.get(k) for k in metrics]
                              for r in rows], ["run", "condition", xlabel, "seed"] + metrics)),
         ("Model", model_section(infos[0])),
         ("Provenance", provenance_section(infos, folders)),
     ]
-    return {"title": title, "numbers": {"x_label": xlabel, "summary": summary, "runs_measured": rows},
+    return {"title": title, "numbers": {"x_label": xlabel, "summary": summary_rows, "runs_measured": rows},
             "sections": sections}

@@ -17,20 +17,37 @@ A protocol file in ``protocols/`` looks like::
 Every entry of ``PARAMETERS`` becomes a CLI flag (``--dt``, ``--tau-gaba-values``); the
 framework adds ``--out``, ``--set`` and ``--quiet``. Inputs are checked before a run folder is
 created, and the folder is written atomically.
+
+``python protocols/<name>.py ARGS`` and ``pinglab-bio run <name> ARGS`` both end in
+:func:`run_from_argv`, inside :func:`run_command`, so they print the same lines and exit with the
+same status.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+import traceback
+import warnings
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 from brian2.units.fundamentalunits import fail_for_dimension_mismatch
 
-from ..errors import PinglabError, SettingsError
+from ..errors import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PinglabError,
+    SettingsError,
+    quiet_dependency_warnings,
+)
 from ..model.spec import check_run_settings, load_model
 from ..paths import find_protocol, import_script, list_protocols
 from ..provenance import short_hash
@@ -38,9 +55,9 @@ from ..runs.folder import atomic_run_dir, write_json
 from ..runs.result import default_run_dir
 from ..units import parse_quantity
 
-__all__ = ["Param", "load_protocol", "protocol_parser", "parse_protocol_args", "run_protocol", "main",
-           "simulation_parameters", "simulate_kwargs", "require_torch",
-           "parse_overrides"]
+__all__ = ["Param", "SettingsParser", "load_protocol", "protocol_parser", "parse_protocol_args",
+           "run_protocol", "run_from_argv", "command_session", "run_command", "main",
+           "simulation_parameters", "simulate_kwargs", "require_torch", "parse_overrides"]
 
 _KINDS = ("str", "int", "float", "time", "quantity", "quantity_list", "choice", "model", "device", "flag")
 
@@ -113,19 +130,27 @@ def load_protocol(name_or_path: str) -> ModuleType:
     for attr in ("PARAMETERS", "run"):
         if not hasattr(module, attr):
             raise PinglabError(f"protocol file {path} has no {attr}. Fix: define {attr} (see "
-                               "pinglab_bio/protocol.py)")
+                               "pinglab_bio/workflow/protocol.py)")
     module.PROTOCOL_NAME = path.stem
     return module
 
 
-class _Parser(argparse.ArgumentParser):
+class SettingsParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors raise :class:`SettingsError` instead of exiting.
+
+    argparse prints usage and calls ``sys.exit(2)`` on a bad flag; raising instead lets the
+    caller report it as every other bad input: one line with a fix, and no folder written.
+    Every parser of the command line and of the protocol framework is one of these.
+    """
+
     def error(self, message):
         raise SettingsError(f"{message}. Fix: see `{self.prog} --help`")
 
 
 def protocol_parser(module: ModuleType, prog: str) -> argparse.ArgumentParser:
+    """The parser of a protocol's flags: one per ``PARAMETERS`` entry, and ``--out``/``--set``/``--quiet``."""
     doc = (module.__doc__ or "").strip()
-    parser = _Parser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = SettingsParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name, param in module.PARAMETERS.items():
         if param.kind == "flag":
             parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None, action="store_true",
@@ -195,12 +220,114 @@ def run_protocol(module: ModuleType, params: dict, *, out=None, quiet: bool = Fa
     return folder, returned
 
 
-def main(path_or_name, argv=None) -> int:
-    """Entry point of ``python protocols/<name>.py``; same behaviour as ``pinglab-bio run``."""
-    from ..cli.app import main as cli_main
+def run_from_argv(protocol: str, argv, *, prog_prefix: str = "pinglab-bio run") -> int:
+    """Run one protocol from command-line arguments and print what it found.
 
+    Parameters
+    ----------
+    protocol : str
+        Catalogue name (``ping_gamma``) or path of a protocol script.
+    argv : list of str
+        The protocol's flags (``--dt 0.05ms --seed 2 ...``); ``-h``/``--help`` prints them.
+    prog_prefix : str
+        Shown before the protocol's name in usage and error messages.
+
+    Returns
+    -------
+    int
+        :data:`~pinglab_bio.errors.EXIT_OK`. Bad input raises :class:`PinglabError` before any
+        folder is written.
+    """
+    module = load_protocol(protocol)
+    prog = f"{prog_prefix} {module.PROTOCOL_NAME}"
+    if "-h" in argv or "--help" in argv:
+        protocol_parser(module, prog).print_help()
+        return EXIT_OK
+    params, options = parse_protocol_args(module, argv, prog)
+    folder, returned = run_protocol(module, params, out=options["out"], quiet=options["quiet"])
+    if returned.get("summary"):
+        print(returned["summary"])
+    print(f"total wall time {returned['wall_time_s']:.1f} s")
+    print(f"results: {folder}")
+    if (folder / "report.html").is_file():
+        print(f"report:  {folder / 'report.html'}")
+    return EXIT_OK
+
+
+@contextmanager
+def command_session():
+    """Process-wide settings of one command, put back as they were when the block ends.
+
+    Inside the block: Python's own exception hook (Brian2 installs one that prints a
+    bug-report banner; a command reports its own errors), no deprecation notes of Brian2's
+    dependencies, and Brian2's console log at ``WARNING``.
+    """
+    hook = sys.excepthook
+    with warnings.catch_warnings():
+        import brian2
+        import elephant  # noqa: F401  (before our filters: it puts 'once' for UserWarning in front)
+
+        sys.excepthook = sys.__excepthook__
+        handler = brian2.BrianLogger.console_handler
+        level = handler.level
+        with quiet_dependency_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            handler.setLevel("WARNING")
+            try:
+                yield
+            finally:
+                handler.setLevel(level)
+                sys.excepthook = hook
+
+
+def run_command(command: Callable[[], int]) -> int:
+    """Run ``command`` in a :func:`command_session`; turn every failure into one line and a status.
+
+    Returns
+    -------
+    int
+        What ``command`` returned; :data:`~pinglab_bio.errors.EXIT_USAGE` after a
+        :class:`PinglabError` (printed as ``error: <message>``),
+        :data:`~pinglab_bio.errors.EXIT_INTERRUPTED` after Ctrl-C, and
+        :data:`~pinglab_bio.errors.EXIT_FAILURE` after anything unforeseen (its traceback is
+        printed only when ``PINGLAB_BIO_DEBUG`` is set).
+    """
+    try:
+        with command_session():
+            return command()
+    except PinglabError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted: no run folder was left behind", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:  # anything unforeseen still ends in one line
+        if os.environ.get("PINGLAB_BIO_DEBUG"):
+            traceback.print_exc()
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        print(f"error: unexpected {type(err).__name__}: {first} (set PINGLAB_BIO_DEBUG=1 for the "
+              "traceback)", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def main(path_or_name, argv=None) -> int:
+    """Entry point of ``python protocols/<name>.py``; same behaviour as ``pinglab-bio run <name>``.
+
+    Parameters
+    ----------
+    path_or_name : str or path-like
+        The script's ``__file__`` (or a catalogue name).
+    argv : list of str, optional
+        The protocol's flags; ``sys.argv[1:]`` when omitted.
+
+    Returns
+    -------
+    int
+        The exit status (see :func:`run_command`).
+    """
     name = Path(str(path_or_name)).stem
-    return cli_main(["run", name, *(sys.argv[1:] if argv is None else argv)])
+    args = list(sys.argv[1:] if argv is None else argv)
+    return run_command(lambda: run_from_argv(name, args))
 
 
 def simulation_parameters(*, model="ping_coba", dt="0.1 ms", duration="1 s", seed=0) -> dict:
@@ -239,6 +366,6 @@ def require_torch(torch_device: str = "cpu") -> None:
     except ImportError:
         raise SettingsError("this protocol trains torch networks, and torch is not installed. "
                             "Fix: pip install -e '.[train]'") from None
-    from ..train.studies.ei_deep import check_torch_device
+    from ..train.device import check_torch_device
 
     check_torch_device(torch_device)

@@ -1,11 +1,44 @@
-"""Sweep tables and plots: results.csv (every run), summary.csv (means over seeds), a figure and a report."""
+"""Sweep tables and plots: results.csv (every run), summary.csv (means over seeds), a figure and a report.
+
+:func:`seed_means` (the mean-over-seeds table) and :func:`sweep_figure` (metric against
+parameter) are the one implementation behind both a sweep's own summary (:func:`summarize_sweep`,
+written when the sweep finishes) and the report ``pinglab-bio analyze`` makes of it
+(:func:`pinglab_bio.workflow.analysis.sweep_report`).
+"""
 
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
-__all__ = ["write_table", "summarize_sweep", "MEAN_KEYS"]
+import numpy as np
+
+__all__ = ["write_table", "summarize_sweep", "seed_means", "sweep_figure", "row_populations", "mean_keys",
+           "default_panels", "MEAN_KEYS"]
+
+#: Metrics averaged over seeds; ``{}`` stands for each population of the rows, in their order.
+MEAN_KEYS = ("gamma_peak_hz", "gamma_power_share", "gamma_prominence", "rate_{}_hz", "synchrony_{}")
+
+
+def row_populations(rows: list[dict]) -> list[str]:
+    """The populations of sweep rows: every ``P`` with a ``rate_P_hz`` key, in first-seen order."""
+    keys = dict.fromkeys(k for r in rows for k in r)
+    return [k[len("rate_"):-len("_hz")] for k in keys if k.startswith("rate_") and k.endswith("_hz")]
+
+
+def mean_keys(populations, templates=MEAN_KEYS) -> list[str]:
+    """``templates`` with ``{}`` filled in for each population (each template for all, in turn)."""
+    return list(dict.fromkeys(k for t in templates for k in ([t.format(p) for p in populations]
+                                                            if "{}" in t else [t])))
+
+
+def default_panels(populations) -> list[tuple[str, str]]:
+    """Gamma peak and the rate of each population: ``[(metric, ylabel), ...]``."""
+    from ..report.figures import population_label
+
+    return [("gamma_peak_hz", "gamma peak (Hz)")] + [(f"rate_{p}_hz", f"{population_label(p)} rate (Hz)")
+                                                     for p in populations]
 
 
 def write_table(rows: list[dict], path: Path):
@@ -17,20 +50,40 @@ def write_table(rows: list[dict], path: Path):
         writer.writerows(rows)
 
 
-MEAN_KEYS = ("gamma_peak_hz", "gamma_power_share", "gamma_prominence", "rate_exc_hz", "rate_inh_hz",
-             "synchrony_exc", "synchrony_inh")
+def _finite(value) -> bool:
+    return value is not None and isinstance(value, (int, float, np.integer, np.floating)) \
+        and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _mean_rows(rows: list[dict], x: str, group: str | None) -> list[dict]:
-    import numpy as np
+def seed_means(rows: list[dict], x: str, *, group: str | None = None, keys=None) -> list[dict]:
+    """One row per parameter value (and group): the mean of each metric over the seeds there.
 
-    keys = list(dict.fromkeys((r.get(group) if group else None, r[x]) for r in rows))
+    Parameters
+    ----------
+    rows : list of dict
+        One per run: the swept value under ``x``, the group under ``group`` and the metrics.
+    x : str
+        Key of the swept value.
+    group : str, optional
+        Key of a condition (e.g. with and without E→I) that splits the rows.
+    keys : sequence of str, optional
+        Metrics to average; by default :data:`MEAN_KEYS` for the populations of the rows.
+
+    Returns
+    -------
+    list of dict
+        In first-seen order of (group, x): ``{group: g, x: value, "n_seeds": n, key: mean, ...}``,
+        with ``key + "_sd"`` (sample sd, ddof 1) where two or more seeds have a finite value.
+        A mean is over the finite values; None where there is none.
+    """
+    keys = mean_keys(row_populations(rows)) if keys is None else keys
+    pairs = list(dict.fromkeys((r.get(group) if group else None, r[x]) for r in rows))
     table = []
-    for g, xv in keys:
+    for g, xv in pairs:
         members = [r for r in rows if r[x] == xv and (group is None or r.get(group) == g)]
         row = ({group: g} if group else {}) | {x: xv, "n_seeds": len(members)}
-        for key in MEAN_KEYS:
-            vals = [r[key] for r in members if r.get(key) is not None]
+        for key in keys:
+            vals = [r[key] for r in members if _finite(r.get(key))]
             row[key] = float(np.mean(vals)) if vals else None
             if len(vals) > 1:
                 row[key + "_sd"] = float(np.std(vals, ddof=1))
@@ -38,45 +91,53 @@ def _mean_rows(rows: list[dict], x: str, group: str | None) -> list[dict]:
     return table
 
 
+def sweep_figure(table: list[dict], x: str, panels, *, xlabel: str, title: str, group: str | None = None,
+                 series_label=None):
+    """Metric against the swept value, mean ± sd over seeds, one line per group, one panel per metric.
+
+    ``table`` is the output of :func:`seed_means`; ``panels`` is ``[(metric, ylabel), ...]``;
+    ``series_label(g)`` names a group's line in the legend (default: the group's value).
+    Returns the :class:`matplotlib.figure.Figure`.
+    """
+    from ..report.figures import metric_figure
+
+    groups = list(dict.fromkeys(r.get(group) for r in table)) if group else [None]
+    label_of = series_label or (lambda g: None if g is None else str(g))
+    fig_panels = []
+    for key, ylabel in panels:
+        series = {}
+        for g in groups:
+            sel = [r for r in table if group is None or r[group] == g]
+            series[label_of(g)] = ([r[x] for r in sel],
+                                   [r[key] if r.get(key) is not None else float("nan") for r in sel],
+                                   [r.get(key + "_sd", 0.0) for r in sel], None)
+        fig_panels.append((ylabel, series))
+    return metric_figure(fig_panels, xlabel, title, legend=bool(group))
+
+
 def summarize_sweep(rows: list[dict], x: str, out: Path, *, xlabel: str, title: str,
-                    group: str | None = None, panels=(("gamma_peak_hz", "gamma peak (Hz)"),
-                                                      ("rate_exc_hz", "E rate (Hz)"),
-                                                      ("rate_inh_hz", "I rate (Hz)"))) -> dict:
-    """Write results.csv (every run), summary.csv (means over seeds), sweep.png and report.html."""
-    import matplotlib
+                    group: str | None = None, panels=None) -> dict:
+    """Write results.csv (every run), summary.csv (means over seeds), figures/sweep.png and report.html.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    ``panels`` is ``[(metric, ylabel), ...]``, by default :func:`default_panels` of the rows.
 
+    Returns ``{"table": the mean-over-seeds rows, "figures": ["figures/sweep.png"]}``.
+    """
+    from ..report.figures import save_figure
     from ..report.html import figure_tag, html_page, table
 
     out = Path(out)
     write_table(rows, out / "results.csv")
-    summary = _mean_rows(rows, x, group)
+    summary = seed_means(rows, x, group=group)
+    panels = default_panels(row_populations(rows)) if panels is None else panels
     write_table(summary, out / "summary.csv")
-    (out / "figures").mkdir(exist_ok=True)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), dpi=110)
-    groups = list(dict.fromkeys(r.get(group) for r in summary)) if group else [None]
-    for ax, (key, label) in zip(axes, panels, strict=False):
-        for g in groups:
-            sel = [r for r in summary if group is None or r[group] == g]
-            xs = [r[x] for r in sel]
-            ys = [r[key] if r[key] is not None else float("nan") for r in sel]
-            err = [r.get(key + "_sd", 0.0) for r in sel]
-            ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3,
-                        label=f"{group} {g}" if group and g is not None else None)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(label)
-        if group:
-            ax.legend(fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out / "figures" / "sweep.png")
-    plt.close(fig)
+    fig = sweep_figure(summary, x, panels, xlabel=xlabel, title=title, group=group,
+                       series_label=lambda g: f"{group} {g}" if group and g is not None else None)
+    path = save_figure(fig, out / "figures" / "sweep.png")
     columns = list(summary[0])
     page = html_page(title, [
-        ("Summary (mean over seeds)", table([[r[c] for c in columns] for r in summary], columns)),
-        ("Figure", figure_tag(out / "figures" / "sweep.png", title)),
+        ("Summary (mean over seeds)", table([[r.get(c) for c in columns] for r in summary], columns)),
+        ("Figure", figure_tag(path, title)),
         ("Runs", "<p>One run folder per point under <code>points/</code>; every run in results.csv.</p>"),
     ])
     (out / "report.html").write_text(page)

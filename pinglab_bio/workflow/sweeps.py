@@ -43,12 +43,18 @@ _SIMULATION_LOCK = threading.Lock()
 
 @dataclass(frozen=True)
 class Point:
-    """One simulation of a sweep: a label, model overrides and a seed."""
+    """One simulation of a sweep: a label, model overrides and a seed.
+
+    ``settings`` overrides run settings for this point (``{"dt": 0.05*ms}``: a dt scan);
+    ``info`` adds entries to the point's run.json.
+    """
 
     label: str
     overrides: dict = field(default_factory=dict)
     seed: int = 0
     values: dict = field(default_factory=dict)  # what the table shows for this point
+    settings: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------------------
@@ -171,7 +177,9 @@ def _spec_with(source: str, path: str | None, overrides: dict) -> ModelSpec:
 
 def _compiles_once(device: str) -> bool:
     """Devices whose compiled project can be rerun with new values (brian2genn cannot)."""
-    return device in ("cpp_standalone", "cuda_standalone")
+    from ..sim.devices import lookup
+
+    return lookup(device).compiles_once
 
 
 def _structure_of(spec: ModelSpec, point: Point, device: str) -> tuple[tuple, tuple]:
@@ -196,7 +204,7 @@ def _write_point(result, out: Path, point: Point, protocol: str, data_format: st
     with atomic_run_dir(folder) as tmp:
         write_run(result, tmp, protocol=protocol, data_format=data_format, report=False, figures=False,
                   extra_info={"sweep_point": {"label": point.label, "values": point.values,
-                                              "overrides": point.overrides}})
+                                              "overrides": point.overrides}, **point.info})
     return folder
 
 
@@ -277,7 +285,8 @@ def _tasks(spec: ModelSpec, points: list[Point], out: Path, sim: dict, protocol:
     swept_of = {}
     for point in points:
         structural, swept = _structure_of(spec, point, sim["device"])
-        gkey = (structural, swept, point.seed if _compiles_once(sim["device"]) else 0)
+        settings = tuple(sorted((k, repr(v)) for k, v in point.settings.items()))
+        gkey = (structural, swept, point.seed if _compiles_once(sim["device"]) else 0, settings)
         groups.setdefault(gkey, []).append(point)
         swept_of[gkey] = swept
     chunks = []
@@ -291,9 +300,10 @@ def _tasks(spec: ModelSpec, points: list[Point], out: Path, sim: dict, protocol:
             chunks.append({
                 "source": spec.source, "path": spec.path, "base_overrides": dict(spec.overrides),
                 "structural": list(gkey[0]), "swept": list(swept_of[gkey]),
-                "points": [{"label": p.label, "overrides": p.overrides, "seed": p.seed, "values": p.values}
-                           for p in part],
-                "sim": sim, "out": str(out), "protocol": protocol, "data_format": data_format,
+                "points": [{"label": p.label, "overrides": p.overrides, "seed": p.seed, "values": p.values,
+                            "settings": p.settings, "info": p.info} for p in part],
+                "sim": {**sim, **part[0].settings}, "out": str(out), "protocol": protocol,
+                "data_format": data_format,
             })
     return chunks
 
@@ -353,7 +363,7 @@ def run_points(spec: ModelSpec, points: list[Point], out: Path, *, sim_kwargs: d
         for row in rows:
             finished[row["point"]] = row
             progress["n"] += 1
-            rate = "  ".join(f"{pop.upper()} {row[f'rate_{pop}_hz']:.2f} Hz" for pop in ("exc", "inh")
+            rate = "  ".join(f"{pop.upper()} {row[f'rate_{pop}_hz']:.2f} Hz" for pop in spec.populations
                              if row.get(f"rate_{pop}_hz") is not None)
             log(f"[{progress['n']}/{len(points)}] {row['point']}: {rate}, peak "
                 f"{row['gamma_peak_hz']:.1f} Hz")

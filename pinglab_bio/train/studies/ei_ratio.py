@@ -1,16 +1,17 @@
-"""Helpers of the E:I-ratio studies (protocols ``ei_ratio`` and ``weight_noise``; REFERENCES.md §3).
+"""The E:I-ratio studies (protocols ``ei_ratio`` and ``weight_noise``; REFERENCES.md §3).
 
-The network is issue 5's three-layer E/I classifier (:func:`pinglab_bio.train.classifier_model`
-on ``ei_hidden_cuba`` and :class:`pinglab_bio.train.EIClassifier`): Poisson inputs → one hidden
-population of current-based LIF neurons → leaky-integrator outputs, max-over-time readout loss,
-plain SGD, Dale's law by projection after every step. Which hidden neurons are E and which I is
-set here by the signs of the hidden → output weights (the first ``round(ratio · n)`` are E), so
+The network is the three-layer E/I classifier of ``pinglab-bio train ei_readout``
+(:func:`pinglab_bio.train.loop.build_classifier` on ``ei_hidden_cuba``): Poisson inputs → one
+hidden population of current-based LIF neurons → leaky-integrator outputs, max-over-time readout
+loss, plain SGD, Dale's law by projection after every step. Which hidden neurons are E and which
+I is set by the signs of the hidden → output weights (the first ``round(ratio · n)`` are E), so
 every ratio, 100:0 included, uses the same hidden equations.
 
-This module adds what the studies need around that network: a dt-correct Poisson encoder for
-digits, one training run that records the initial hidden rate, the accuracy curve and the E and
-I spikes per sample per epoch, optional weight noise after each step, and the Van Rossum
-distances between hidden neurons in the paper's discrete form (:func:`van_rossum_discrete`).
+One run (:func:`train_ratio_run`) is a configuration of :func:`pinglab_bio.train.loop.train_loop`:
+mini-batches encoded afresh with the Poisson encoder of :mod:`pinglab_bio.data.encoders`,
+projection and optional weight noise after each step, and an evaluation that records the hidden
+rate, the test accuracy and the E and I spikes per sample per epoch. The Van Rossum distances
+between hidden neurons are in the paper's discrete form (:func:`van_rossum_discrete`).
 """
 
 from __future__ import annotations
@@ -22,19 +23,18 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from ...data.encoders import poisson_encode
 from ...errors import SettingsError
+from ..loop import TrainConfig, build_classifier, evaluate, train_loop
+from ..networks import predict, readout_loss
 
 __all__ = [
     "RatioConfig",
     "config_from_params",
-    "poisson_encode",
-    "build_classifier",
     "train_ratio_run",
     "van_rossum_discrete",
-    "pair_classes",
     "PAPER_VR",
     "hidden_counts",
-    "add_weight_noise_",
 ]
 
 #: The paper's Van Rossum medians (Fashion-MNIST, 80:20): trained networks and at initialisation.
@@ -46,7 +46,7 @@ PAPER_VR = {
 
 @dataclass(frozen=True)
 class RatioConfig:
-    """One training run of the three-layer E/I network."""
+    """One training run of the three-layer E/I network (times in ms, rates in Hz)."""
 
     ei_ratio: float = 0.8
     sigma_in: float = 0.1  # input weights |N(0, sigma_in)|: sets the initial hidden rate
@@ -65,6 +65,7 @@ class RatioConfig:
     device: str = "cpu"  # torch device of the network ("cuda" where a GPU is lent)
 
     def check(self):
+        """Raise a one-line SettingsError for a setting out of range."""
         if not 0.0 < self.ei_ratio <= 1.0:
             raise SettingsError(
                 f"the E:I ratio must be the E share in (0, 1], got {self.ei_ratio}. Fix: e.g. 0.8 for 80:20"
@@ -86,7 +87,16 @@ class RatioConfig:
 
     @property
     def n_exc(self) -> int:
+        """E neurons of the hidden layer: ``round(ei_ratio · n_hidden)``."""
         return int(round(self.ei_ratio * self.n_hidden))
+
+    def classifier_config(self) -> TrainConfig:
+        """The :class:`~pinglab_bio.train.loop.TrainConfig` that builds this run's network."""
+        return TrainConfig(model="ei_hidden_cuba", hidden="ei", ei_ratio=self.ei_ratio,
+                           n_hidden=self.n_hidden, dt_ms=self.dt_ms, duration_ms=self.steps * self.dt_ms,
+                           max_rate_hz=self.max_rate_hz, epochs=self.epochs, batch_size=self.batch_size,
+                           lr=self.lr, optimizer="sgd", schedule="constant", sigma_in=self.sigma_in,
+                           sigma_out=self.sigma_out, seed=self.seed, device=self.device)
 
 
 def config_from_params(params: dict, ratio: float, sigma_in: float, seed: int, noise_rel: float = 0.0,
@@ -112,76 +122,30 @@ def config_from_params(params: dict, ratio: float, sigma_in: float, seed: int, n
     )
 
 
-def poisson_encode(
-    x: torch.Tensor, steps: int, dt_s: float, max_rate_hz: float, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """Poisson spikes ``[batch, steps, features]`` for intensities ``x [batch, features]`` in [0, 1].
-
-    The probability of a spike in one step is ``1 − exp(−rate·dt)`` with ``rate = x·max_rate_hz``,
-    so the expected count per second does not depend on dt (at most one spike per step).
-    """
-    p = 1.0 - torch.exp(-x.clamp(0, 1) * max_rate_hz * dt_s)
-    u = torch.rand((x.shape[0], steps, x.shape[1]), generator=generator)
-    return (u < p[:, None, :]).to(torch.float32)
-
-
-def build_classifier(config: RatioConfig, n_inputs: int, n_classes: int):
-    """Issue 5's three-layer network with ``config.n_exc`` E and the rest I hidden neurons."""
-    from ...model.spec import load_model
-    from ..networks import EIClassifier, classifier_model
-
-    spec = load_model("ei_hidden_cuba", {"n_total": str(config.n_hidden)})
-    model = classifier_model(spec, n_inputs, n_classes)
-    n_hidden = model.populations["hidden"].n
-    if n_hidden != config.n_hidden:
-        raise SettingsError(
-            f"the hidden layer has {n_hidden} neurons, not the {config.n_hidden} asked for. "
-            "Fix: check models/ei_hidden_cuba.toml [populations]"
-        )
-    signs = {"hidden_to_out": np.r_[np.ones(config.n_exc), -np.ones(n_hidden - config.n_exc)]}
-    return EIClassifier(
-        model,
-        signs,
-        {"input_to_hidden": config.sigma_in, "hidden_to_out": config.sigma_out},
-        seed=config.seed,
-    )
-
-
-@torch.no_grad()
-def add_weight_noise_(net, sigma: float, generator: torch.Generator):
-    """Add N(0, sigma²) to every trainable weight of ``net``, then project back to Dale's signs."""
-    for w in net.weights.values():
-        if w.requires_grad:
-            w.add_(
-                torch.randn(w.shape, generator=generator, dtype=torch.float64).to(w.device, w.dtype) * sigma
-            )
-    net.project_()
-
-
 def hidden_counts(spikes: torch.Tensor, n_exc: int) -> tuple[float, float]:
     """E and I spikes per sample: ``spikes [batch, steps, n_hidden]`` → (E total, I total) / batch."""
     per_neuron = spikes.sum(dim=(0, 1)) / spikes.shape[0]
     return float(per_neuron[:n_exc].sum()), float(per_neuron[n_exc:].sum())
 
 
-@torch.no_grad()
 def _evaluate(net, x, y, dt_s, n_exc, batch=512):
-    from ..networks import predict
+    """Test accuracy, E and I spikes per sample, hidden rate (Hz) and the hidden spikes."""
+    seen = {"exc": 0.0, "inh": 0.0, "total": 0.0, "hidden": []}
 
-    correct, e_sp, i_sp, total_spikes, keep = 0, 0.0, 0.0, 0.0, []
-    for i in range(0, len(x), batch):
-        out_v, spikes = net(x[i : i + batch], dt_s)
-        hidden = spikes["hidden"]
-        correct += int((torch.as_tensor(predict(out_v)) == y[i : i + batch].cpu()).sum())
+    def count(output):
+        hidden = output[1]["hidden"]
         e, inh = hidden_counts(hidden, n_exc)
-        e_sp += e * len(hidden)
-        i_sp += inh * len(hidden)
-        total_spikes += float(hidden.sum())
-        keep.append(hidden)
+        seen["exc"] += e * len(hidden)
+        seen["inh"] += inh * len(hidden)
+        seen["total"] += float(hidden.sum())
+        seen["hidden"].append(hidden)
+
+    accuracy, _ = evaluate(net, x, y, batch_size=batch, forward=lambda xb: net(xb, dt_s),
+                           predict=lambda output: predict(output[0]), on_batch=count)
     n = len(x)
-    hidden = torch.cat(keep).cpu()
-    rate_hz = total_spikes / (n * hidden.shape[1] * hidden.shape[2] * dt_s)
-    return correct / n, e_sp / n, i_sp / n, rate_hz, hidden
+    hidden = torch.cat(seen["hidden"]).cpu()
+    rate_hz = seen["total"] / (n * hidden.shape[1] * hidden.shape[2] * dt_s)
+    return accuracy, seen["exc"] / n, seen["inh"] / n, rate_hz, hidden
 
 
 def train_ratio_run(config: RatioConfig, data, log=None) -> dict:
@@ -192,44 +156,40 @@ def train_ratio_run(config: RatioConfig, data, log=None) -> dict:
     ``vr = {"initial": D0, "trained": D1}`` are ``[n_hidden, n_hidden]`` mean distances over the
     first ``vr_samples`` test samples (empty dict when ``vr_samples`` is 0).
     """
-    from ..networks import readout_loss
-
     config.check()
     x_tr, y_tr, x_te, y_te = data
     dt_s = config.dt_ms * 1e-3
     gen = torch.Generator().manual_seed(10_000 + config.seed)
     noise_gen = torch.Generator().manual_seed(20_000 + config.seed)
     device = torch.device(config.device)
-    net = build_classifier(config, x_tr.shape[1], int(y_tr.max()) + 1).to(device)
+    net = build_classifier(config.classifier_config(), x_tr.shape[1], int(y_tr.max()) + 1).to(device)
     y_te = y_te.to(device)
-    enc_test = poisson_encode(x_te, config.steps, dt_s, config.max_rate_hz, gen).to(device)
+
+    def encode(x):
+        return poisson_encode(x, dt_s=dt_s, steps=config.steps, max_rate_hz=config.max_rate_hz, rng=gen)
+
+    enc_test = encode(x_te).to(device)
     acc0, e0, i0, rate0, hidden0 = _evaluate(net, enc_test, y_te, dt_s, config.n_exc)
     vr = {}
     if config.vr_samples:
         vr["initial"] = van_rossum_discrete(hidden0[: config.vr_samples].transpose(1, 2))
     opt = torch.optim.SGD([w for w in net.weights.values() if w.requires_grad], lr=config.lr)
     curve, losses, e_curve, i_curve, rate_curve = [], [], [e0], [i0], [rate0]
-    started = time.perf_counter()
-    sigma_noise = config.noise_rel * config.sigma_noise_ref
-    for epoch in range(config.epochs):
+    last = {}
+
+    def batches(epoch):
+        # the training draws share one generator with the permutation, in this order
         perm = torch.randperm(len(x_tr), generator=gen)
-        total = 0.0
         for i in range(0, len(x_tr), config.batch_size):
             idx = perm[i : i + config.batch_size]
-            batch = poisson_encode(x_tr[idx], config.steps, dt_s, config.max_rate_hz, gen).to(device)
-            out_v, _ = net(batch, dt_s)
-            loss = readout_loss(out_v, y_tr[idx].to(device))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            net.project_()
-            if sigma_noise > 0:
-                add_weight_noise_(net, sigma_noise, noise_gen)
-            total += float(loss.detach()) * len(idx)
-        acc, e_sp, i_sp, rate, hidden = _evaluate(net, enc_test, y_te, dt_s, config.n_exc)
+            yield encode(x_tr[idx]).to(device), y_tr[idx].to(device)
+
+    def end_epoch(stats):
+        acc, e_sp, i_sp, rate, last["hidden"] = _evaluate(net, enc_test, y_te, dt_s, config.n_exc)
+        total = stats.loss_sum
         if not math.isfinite(total):
             raise SettingsError(
-                f"training diverged (loss {total}) at epoch {epoch + 1} for E:I {config.ei_ratio}, "
+                f"training diverged (loss {total}) at epoch {stats.epoch + 1} for E:I {config.ei_ratio}, "
                 f"sigma_in {config.sigma_in}. Fix: lower --lr"
             )
         curve.append(acc)
@@ -239,11 +199,19 @@ def train_ratio_run(config: RatioConfig, data, log=None) -> dict:
         rate_curve.append(rate)
         if log:
             log(
-                f"    epoch {epoch + 1}/{config.epochs}: loss {losses[-1]:.3f}, test accuracy {acc:.3f}, "
-                f"hidden rate {rate:.1f} Hz"
+                f"    epoch {stats.epoch + 1}/{config.epochs}: loss {losses[-1]:.3f}, "
+                f"test accuracy {acc:.3f}, hidden rate {rate:.1f} Hz"
             )
+
+    after_step = [net.project_]
+    sigma_noise = config.noise_rel * config.sigma_noise_ref
+    if sigma_noise > 0:
+        after_step.append(lambda: net.add_weight_noise_(sigma_noise, noise_gen, relative=False))
+    started = time.perf_counter()
+    train_loop(net, opt, batches, lambda output, y: readout_loss(output[0], y), epochs=config.epochs,
+               forward=lambda x: net(x, dt_s), after_step=after_step, on_epoch_end=end_epoch)
     if config.vr_samples:
-        vr["trained"] = van_rossum_discrete(hidden[: config.vr_samples].transpose(1, 2))
+        vr["trained"] = van_rossum_discrete(last["hidden"][: config.vr_samples].transpose(1, 2))
     record = {
         "config": asdict(config),
         "n_exc": config.n_exc,
@@ -302,15 +270,3 @@ def van_rossum_discrete(spikes, tau_steps: float = 1.0, include_tail: bool = Fal
     diag = torch.diagonal(gram, dim1=1, dim2=2)
     squared = (diag[:, :, None] + diag[:, None, :] - 2.0 * gram).clamp_min(0.0) / tau_steps
     return torch.sqrt(squared).mean(0).numpy()
-
-
-def pair_classes(matrix: np.ndarray, n_exc: int) -> dict:
-    """Upper-triangle pair values of ``matrix`` by class: ``{"E-E", "E-I", "I-I"}`` → 1-D arrays."""
-    n = matrix.shape[0]
-    iu, ju = np.triu_indices(n, 1)
-    exc_i, exc_j = iu < n_exc, ju < n_exc
-    return {
-        "E-E": matrix[iu[exc_i & exc_j], ju[exc_i & exc_j]],
-        "E-I": matrix[iu[exc_i != exc_j], ju[exc_i != exc_j]],
-        "I-I": matrix[iu[~exc_i & ~exc_j], ju[~exc_i & ~exc_j]],
-    }
