@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = ["catalogue_dir", "find_model", "list_models", "find_protocol", "list_protocols",
-           "find_analysis", "repo_root", "import_script"]
+           "find_analysis", "repo_root", "import_script", "cache_dir"]
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -75,3 +75,11 @@ def import_script(path: Path, module_name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def cache_dir() -> Path:
+    """Where builds and other caches are kept: ``$PINGLAB_BIO_CACHE`` or ``~/.cache/pinglab-bio``."""
+    import os
+
+    root = os.environ.get("PINGLAB_BIO_CACHE") or Path.home() / ".cache" / "pinglab-bio"
+    return Path(root)

@@ -5,16 +5,21 @@ prepares code for them. This module prepares a one-neuron copy of each populatio
 drive) and a one-synapse copy of each pathway on the numpy target, runs them for 0 ms, and
 turns Brian2's complaint into a :class:`~pinglab_bio.errors.ModelError` that names the table.
 The copies are thrown away; networks that run are built by :mod:`pinglab_bio.sim.build`.
+A passed check is remembered on disk (under the cache folder, keyed by the Brian2 version and
+the model's text and value units), so a model is checked once, not in every process.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+from pathlib import Path
 
 import brian2
 from brian2 import Equations, Network, NeuronGroup, Synapses
 
 from ..errors import ModelError
+from ..paths import cache_dir
 from ..units import parse_quantity
 from .lower import drive_init, drive_update, lower, unit_text
 
@@ -78,6 +83,9 @@ def check_units(spec) -> None:
 
     if get_device() is not runtime_device:
         return
+    marker = _passed_marker(spec.units_key or units_key(spec.raw))
+    if marker.is_file():
+        return  # the same text with values of the same units passed before, in any process
     where = spec.path or f"model '{spec.name}'"
     model = lower(spec)
     with _quiet_numpy_target():
@@ -105,3 +113,14 @@ def check_units(spec) -> None:
                 raise ModelError(f"{where}: [synapses.{name}] Brian2 rejects on_pre "
                                  f"'{path.on_pre}' with weight {path.weight}: {_root_message(err)}. "
                                  "Fix: give weight the unit of the variable it is added to") from None
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        pass  # an unwritable cache only costs the check's time next run
+
+
+def _passed_marker(key: str) -> Path:
+    """The file that records a passed check: keyed by the Brian2 version and :func:`units_key`."""
+    digest = hashlib.sha256(f"brian2 {brian2.__version__}|{key}".encode()).hexdigest()[:32]
+    return cache_dir() / "unit-checks" / digest

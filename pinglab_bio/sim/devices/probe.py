@@ -8,13 +8,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from ...paths import cache_dir
+
 __all__ = ["compiler", "nvcc", "gpus", "curand_dirs", "has_curand", "cache_dir"]
-
-
-def cache_dir() -> Path:
-    """Where compiled builds are kept (``$PINGLAB_BIO_CACHE`` or ``~/.cache/pinglab-bio``)."""
-    root = os.environ.get("PINGLAB_BIO_CACHE") or Path.home() / ".cache" / "pinglab-bio"
-    return Path(root)
 
 
 def compiler() -> str | None:
