@@ -28,6 +28,7 @@ from ..errors import ModelError, SettingsError, quiet_dependency_warnings
 from ..model.lower import drive_init, drive_update, lower, unit_of, unit_text
 from ..model.network import INPUT, NetworkModel, PathwayModel, PopulationModel
 from ..model.spec import ModelSpec
+from .connectivity import pathway_arrays
 from .devices import clock_arguments
 from .portable import PortableRandom
 
@@ -214,7 +215,7 @@ def _set_values(group: NeuronGroup, values: dict, trials: int, n: int):
 # pathways
 
 
-def _connect_random(syn: Synapses, path: PathwayModel, n_source: int, n_target: int, rng: np.random.Generator,
+def _connect_random(syn: Synapses, path: PathwayModel, n_source: int, n_target: int, seed: int,
                     portable: PortableRandom | None):
     recurrent = path.source == path.target
     if path.p is not None:
@@ -225,18 +226,11 @@ def _connect_random(syn: Synapses, path: PathwayModel, n_source: int, n_target: 
             if len(pre):
                 syn.connect(i=pre, j=post)
         return
-    k = path.in_degree
-    if k == 0:
+    if path.in_degree == 0:
         return
-    pre = np.empty(n_target * k, dtype=np.int64)
-    for j in range(n_target):
-        if recurrent:
-            choice = rng.choice(n_source - 1, size=k, replace=False)
-            choice[choice >= j] += 1  # skip the neuron itself
-        else:
-            choice = rng.choice(n_source, size=k, replace=False)
-        pre[j * k:(j + 1) * k] = choice
-    syn.connect(i=pre, j=np.repeat(np.arange(n_target), k))
+    # drawn once in numpy (vectorised, cached), the same arrays on every device
+    pre, post = pathway_arrays(path.name, n_source, n_target, path.in_degree, recurrent=recurrent, seed=seed)
+    syn.connect(i=pre, j=post)
 
 
 def _connect_matrix(syn: Synapses, path: PathwayModel, w: np.ndarray, n_source: int, n_target: int,
@@ -296,8 +290,8 @@ def build(model: NetworkModel, *, dt, seed: int = 0, trials: int = 1, weights: d
     dt : brian2 Quantity
         Integration step, given to every object.
     seed : int
-        Seed of the numpy generator used for fixed in-degree connectivity. Brian2's own
-        generator is seeded by the run session (:mod:`pinglab_bio.sim.session`).
+        Seed of fixed in-degree connectivity (drawn in numpy, :mod:`pinglab_bio.sim.connectivity`).
+        Brian2's own generator is seeded by the run session (:mod:`pinglab_bio.sim.session`).
     trials : int
         Copies of the network side by side: population ``p`` gets ``trials * p.n`` neurons and
         matrix weights are repeated in every copy. Random connectivity needs ``trials=1``.
@@ -323,7 +317,6 @@ def build(model: NetworkModel, *, dt, seed: int = 0, trials: int = 1, weights: d
     """
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise SettingsError(f"trials must be a whole number ≥ 1, got {trials!r}. Fix: e.g. trials=1")
-    rng = np.random.default_rng(seed)
     shared = shared or {}
     weights = weights or {}
     groups, synapses, spike_monitors, state_monitors, extra = {}, {}, {}, {}, []
@@ -374,7 +367,7 @@ def build(model: NetworkModel, *, dt, seed: int = 0, trials: int = 1, weights: d
         if trials != 1:
             raise SettingsError(f"pathway '{name}' draws random connectivity, which needs trials=1, got "
                                 f"{trials}. Fix: build one network per trial")
-        _connect_random(syn, path, n_source, n_target, rng, portable)
+        _connect_random(syn, path, n_source, n_target, seed, portable)
         if "w" not in shared.get(name, ()):
             syn.w = path.weight
     for pop, what in (record or {}).items():
