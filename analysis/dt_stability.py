@@ -173,7 +173,8 @@ def analyze(run_dirs, workdir):
             summary[f"distance_growth_{rhythm}"] = float(vr[-1] / vr[0])
         numbers["variants"][variant] = {"summary": summary, "by_dt": [by_dt[d] for d in dts]}
         rows = [
-            [d, e["n_seeds"], f"{e['peak_hz']:.2f} ± {e['peak_hz_sd']:.2f}",
+            [d, e["n_seeds"],
+             f"{e['peak_hz']:.2f}" + (f" ± {e['peak_hz_sd']:.2f}" if e["n_seeds"] > 1 else ""),
              f"{e['peak_freq_drift_pct']:+.1f}"]
             + [f"{e[f'rate_{p}_hz']:.2f}" for p in pops]
             + [f"{e[f'vr_distance_{p}']:.2f}" for p in pops]

@@ -6,13 +6,22 @@ Both build the default PING model (800 E, 200 I, conductance LIF, tonic + OU dri
 connections with 1 ms delays; the numbers are read from the model file) and simulate 1 s at
 dt 0.1 ms on the same device; neither measures anything afterwards. The arms alternate, and the best
 of --repeats is kept for each. Goal: ratio ≤ 1.10.
+
+First, the whole process as a user waits for it: ``pinglab-bio run ping_gamma`` (imports, model
+check, build, run, measures, figures, report, run folder, interpreter exit) against a plain
+Brian2 script of the same network with the model's numbers written in (``from brian2 import *``,
+build, run, print the spike counts), each a fresh process, alternating. Goal: ratio ≤ 1.15.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import tempfile
+import time
+from pathlib import Path
 
 import brian2 as b2
 from _common import machine, run_raw, timer
@@ -68,18 +77,89 @@ def hand_written(spec, device: str, seed: int = 1) -> float:
     return t.s
 
 
+def plain_script(spec, seed: int = 1) -> str:
+    """A plain Brian2 script of ``spec``'s network with its numbers written in (no pinglab_bio)."""
+    exc_p, inh_p = spec.populations["exc"], spec.populations["inh"]
+    drive = spec.drives["exc"].values
+    ei, ie = spec.pathways["exc_to_inh"], spec.pathways["inh_to_exc"]
+    exc_ns = {**spec.parameters, **exc_p.parameters, "mu": drive["mean"], "sigma": drive["sigma"],
+              "tau_ou": drive["tau"], "het": drive["heterogeneity"]}
+    inh_ns = {**spec.parameters, **inh_p.parameters}
+
+    def ns(values: dict) -> str:
+        return "{" + ", ".join(f"{k!r}: {v!r}" for k, v in values.items()) + "}"
+
+    exc_eqs = exc_p.equations + "\ng_drive_tonic : siemens (constant)\ng_drive_ou : siemens\n"
+    update = ("g_drive_ou = g_drive_ou*exp(-dt/tau_ou) + sigma*sqrt(1 - exp(-2*dt/tau_ou))*randn()\n"
+              "g_drive = clip(g_drive_tonic + g_drive_ou, 0*mu, inf*mu)")
+    lines = [
+        "from brian2 import *",
+        f"seed({seed})",
+        "step = 0.1*ms",
+        f"exc = NeuronGroup({exc_p.n}, {exc_eqs!r}, threshold='v > V_th', reset='v = V_reset', "
+        f"refractory={exc_p.refractory!r}, method='exponential_euler', dt=step, namespace={ns(exc_ns)})",
+        f"inh = NeuronGroup({inh_p.n}, {inh_p.equations!r}, threshold='v > V_th', reset='v = V_reset', "
+        f"refractory={inh_p.refractory!r}, method='exponential_euler', dt=step, namespace={ns(inh_ns)})",
+        "exc.v = '-65*mV + rand()*15*mV'",
+        "exc.g_drive_tonic = 'mu*(1 + het*(2*rand() - 1))'",
+        "exc.g_drive_ou = 'sigma*randn()'",
+        f"exc.run_regularly({update!r}, when='start')",
+        "inh.v = '-65*mV + rand()*15*mV'",
+        f"s_ei = Synapses(exc, inh, 'w : siemens', on_pre={ei.on_pre!r}, delay={ei.delay!r}, dt=step)",
+        f"s_ie = Synapses(inh, exc, 'w : siemens', on_pre={ie.on_pre!r}, delay={ie.delay!r}, dt=step)",
+        f"s_ei.connect(p={ei.p!r})",
+        f"s_ei.w = {ei.weight!r}",
+        f"s_ie.connect(p={ie.p!r})",
+        f"s_ie.w = {ie.weight!r}",
+        "m_exc, m_inh = SpikeMonitor(exc), SpikeMonitor(inh)",
+        "run(1*second, namespace={})",
+        "print('E spikes', m_exc.num_spikes, 'I spikes', m_inh.num_spikes)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def whole_process(spec, repeats: int, workdir: Path) -> tuple[list, list]:
+    """Wall times of ``pinglab-bio run ping_gamma`` and of the plain script, each a new process."""
+    script = workdir / "plain.py"
+    script.write_text(plain_script(spec))
+    cli = Path(sys.executable).with_name("pinglab-bio")
+    toolkit, plain = [], []
+    for k in range(repeats + 1):  # the first pair fills the caches (unit check, disk) and is not kept
+        t0 = time.perf_counter()
+        subprocess.run([str(cli), "run", "ping_gamma", "--seed", "1", "--quiet", "--out",
+                        str(workdir / f"run{k}")], check=True, capture_output=True, cwd=workdir)
+        t1 = time.perf_counter()
+        subprocess.run([sys.executable, str(script)], check=True, capture_output=True, cwd=workdir)
+        t2 = time.perf_counter()
+        if k:
+            toolkit.append(t1 - t0)
+            plain.append(t2 - t1)
+    return toolkit, plain
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="runtime")
+    ap.add_argument("--whole-process-only", action="store_true", help="skip the in-process comparison")
     args = ap.parse_args()
     os.environ.setdefault("PINGLAB_BIO_CACHE", tempfile.mkdtemp(prefix="bench-cache-"))
     spec = load_model("ping_coba")
+    print(f"# {machine()}; default PING model, 1 s at dt 0.1 ms")
+    with tempfile.TemporaryDirectory() as workdir:
+        whole, plain = whole_process(spec, args.repeats, Path(workdir))
+    print(f"whole process, pinglab-bio run ping_gamma: best {min(whole):6.2f} s   "
+          f"all {', '.join(f'{x:.2f}' for x in whole)}")
+    print(f"whole process, plain Brian2 script:        best {min(plain):6.2f} s   "
+          f"all {', '.join(f'{x:.2f}' for x in plain)}")
+    print(f"whole-process ratio:                       {min(whole) / min(plain):6.3f}   (goal ≤ 1.15)")
+    if args.whole_process_only:
+        return
     toolkit, hand = [], []
     for _ in range(args.repeats):
         toolkit.append(run_raw(spec, args.device, "1 s")["job_s"])
         hand.append(hand_written(spec, args.device))
-    print(f"# {machine()}; default PING model, 1 s at dt 0.1 ms, device {args.device}")
+    print(f"in one process, build + run only, device {args.device}:")
     print(f"toolkit (build + run):      best {min(toolkit):6.2f} s   "
           f"all {', '.join(f'{x:.2f}' for x in toolkit)}")
     print(f"hand-written Brian2:        best {min(hand):6.2f} s   all {', '.join(f'{x:.2f}' for x in hand)}")

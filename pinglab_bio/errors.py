@@ -7,11 +7,13 @@ elephant, neo) is allowed to surface as a traceback.
 
 from __future__ import annotations
 
+import re
 import warnings
 from contextlib import contextmanager
 
 __all__ = ["PinglabError", "ModelError", "SettingsError", "DeviceError",
-           "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED", "quiet_dependency_warnings"]
+           "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED", "quiet_dependency_warnings",
+           "RunInterrupted", "printable"]
 
 #: exit status of a command that finished
 EXIT_OK = 0
@@ -26,12 +28,77 @@ EXIT_INTERRUPTED = 130
 class PinglabError(ValueError):
     """Base class for every user-facing error of pinglab-bio.
 
-    The CLI prints ``str(error)`` on one line and exits with status 2 (:data:`EXIT_USAGE`).
+    ``str(error)`` words the error for a Python caller (``dt='0.1 ms'``); ``cli_message``, when
+    set, words it for the command line (``--dt 0.1ms``). The CLI prints the latter (or
+    ``str(error)``) on one line and exits with status 2 (:data:`EXIT_USAGE`).
+
+    Parameters
+    ----------
+    message : str
+        The error as a Python caller reads it.
+    cli : str, optional
+        The same error as the command line words it; see :meth:`about`.
     """
 
-    def __init__(self, message: str):
-        # Keep errors on one line whatever the source message looked like.
-        super().__init__(" ".join(str(message).split()))
+    def __init__(self, message: str, *, cli: str | None = None):
+        # Keep errors on one line whatever the source message looked like, and printable.
+        super().__init__(printable(" ".join(str(message).split())))
+        #: the command line's wording (flags instead of argument names); None: the same as str()
+        self.cli_message = printable(" ".join(str(cli).split())) if cli else None
+
+    @classmethod
+    def about(cls, argument: str, template: str, *, example, **values) -> "PinglabError":
+        """An error about one argument, worded for Python and for the command line at once.
+
+        Parameters
+        ----------
+        argument : str
+            The Python keyword argument (``"dt"``); its flag is ``--dt`` (``_`` becomes ``-``).
+        template : str
+            The message, with ``{arg}`` for the argument's name, ``{example}`` for a valid
+            setting and any ``{name}`` of ``values`` (``"{arg} must be positive, got
+            {value!r}. Fix: pass e.g. {example}"``).
+        example : object
+            A valid value: written ``dt='0.1 ms'`` for Python and ``--dt 0.1ms`` for the CLI.
+        **values
+            The other fields of ``template``.
+
+        Examples
+        --------
+        >>> err = SettingsError.about("dt", "{arg} must be positive. Fix: pass e.g. {example}",
+        ...                           example="0.1 ms")
+        >>> print(err)
+        dt must be positive. Fix: pass e.g. dt='0.1 ms'
+        >>> print(err.cli_message)
+        --dt must be positive. Fix: pass e.g. --dt 0.1ms
+        """
+        flag = "--" + argument.replace("_", "-")
+        python = template.format(arg=argument, example=f"{argument}={example!r}", **values)
+        cli = template.format(arg=flag, example=f"{flag} {str(example).replace(' ', '')}", **values)
+        return cls(python, cli=cli)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A simulation stopped before its planned end (Ctrl-C while Brian2 was running it).
+
+    Brian2 answers a first Ctrl-C by ending ``Network.run`` early without an exception; the
+    code that turns a run into a result raises this instead, so that a shortened simulation
+    is never measured or saved. The command line exits with :data:`EXIT_INTERRUPTED`.
+    """
+
+
+# terminal control: C0/C1 control characters (ANSI escapes start with ESC), bidi overrides
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text) -> str:
+    """``text`` with every terminal control character shown as an escape (``\\x1b``), on one line.
+
+    Names and values read from files or flags go through this before they are printed, so that
+    a model name holding ANSI escape sequences cannot recolour or rewrite the terminal.
+    """
+    text = str(text).replace("\r\n", " ").replace("\n", " ").replace("\t", " ")
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class ModelError(PinglabError):

@@ -9,6 +9,7 @@ ms), with the E rate falling alongside. Writes one run folder per point under po
 import numpy as np
 
 from pinglab_bio.report.figures import population_label
+from pinglab_bio.report.references import TAU_GABA_GAMMA
 from pinglab_bio.workflow.protocol import Param, main, simulate_kwargs, simulation_parameters
 from pinglab_bio.workflow.sweep_summary import row_populations, summarize_sweep
 from pinglab_bio.workflow.sweeps import Point, run_points
@@ -34,12 +35,13 @@ def check(params):
 def run(params, out, log=print):
     points = [Point(label=f"tau_gaba={float(tau) * 1e3:g}ms-seed{params['seed'] + s}",
                     overrides={"tau_gaba": f"{float(tau) * 1e3!r} ms"}, seed=params["seed"] + s,
-                    values={"tau_gaba_ms": float(tau) * 1e3})
+                    values={"tau_gaba_ms": round(float(tau) * 1e3, 9)})
               for tau in params["tau_gaba_values"] for s in range(params["seeds"])]
     rows = run_points(params["model_spec"], points, out, sim_kwargs=simulate_kwargs(params),
                       protocol="tau_gaba_sweep", data_format=params["data_format"], log=log)
     summary = summarize_sweep(rows, "tau_gaba_ms", out, xlabel="tau_GABA (ms)",
-                              title=f"{params['model_spec'].name}: gamma against tau_GABA")
+                              title=f"{params['model_spec'].name}: gamma against tau_GABA",
+                              references={"gamma_peak_hz": TAU_GABA_GAMMA})
     freqs = [r["gamma_peak_hz"] for r in summary["table"]]
     rhythm = rows[0]["rhythm_population"]  # E for PING models, I for an I-only (ING) model
     rates = [r[f"rate_{rhythm}_hz"] for r in summary["table"]]

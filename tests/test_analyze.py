@@ -52,8 +52,12 @@ def test_analyze_html_report_behavior(gamma_run, tmp_path, capsys):
     assert page.count("data:image/png;base64,") == 5
     assert 'src="http' not in page and "src='http" not in page  # nothing fetched from elsewhere
     for words in ("Kruskal–Wallis", "E→I lag", "multitaper", "model file (equations)", "Provenance",
-                  "dv/dt = (g_L*(E_L - v)"):
+                  "dv/dt = (g_L*(E_L - v)", "what the columns mean", "harmonic"):
         assert words in page, words
+    assert "p = 0<" not in page and "p = 0 " not in page  # an underflowed p is "< 1e-300"
+    captions = re.findall(r"<figcaption>([^<]*)</figcaption>", page)
+    assert len(captions) == 5 and all("analysis window 100–300 ms" in c for c in captions), captions
+    assert "every 2nd (400 of 800)" in captions[0]  # the raster states its subsampling
     assert list(tmp_path.iterdir()) == [target]  # no temporary file left beside it
 
 
@@ -64,6 +68,23 @@ def test_analyze_markdown_report_behavior(gamma_run, tmp_path):
     assert text.startswith("# ping_gamma: ping_coba")
     assert "## Model" in text and "## Numbers" in text
     assert re.search(r"^\| runs_measured\.0\.rate_exc_hz \| \d+\.\d+ \|$", text, re.M)
+    assert "<table" not in text and "<p>" not in text and "<figure" not in text  # Markdown, not HTML
+    assert re.search(r"^\| population \| rate \(Hz\) \| CV ISI \|", text, re.M)
+
+
+def test_analyze_markdown_figures_beside_behavior(gamma_run, tmp_path):
+    from pinglab_bio.report.html import write_report
+    from pinglab_bio.workflow.analysis import analyze
+
+    _, text, _ = analyze([gamma_run], "md")
+    target = write_report(tmp_path / "gamma.md", text)
+    page = target.read_text()
+    assert "base64" not in page
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page)
+    assert links == [f"gamma_figures/figure{k}.png" for k in range(1, 6)]
+    for link in links:
+        assert (tmp_path / link).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert target.stat().st_size < 60_000  # text alone; the figures are files beside it
 
 
 def test_analyze_escapes_user_text_behavior(gamma_run, tmp_path):
@@ -98,6 +119,11 @@ def test_analyze_sweep_side_by_side_behavior(tmp_path, capsys):
     assert rows[0]["gamma_peak_hz"] > rows[1]["gamma_peak_hz"]  # frequency falls with tau_GABA
     page = target.read_text()
     assert "Sweep side by side" in page and page.count("data:image/png;base64,") == 2
+    assert not re.search(r"<td>[^<]*±", page)  # one seed per value: means alone, no "± 0"
+    assert "67.5" in page and "published" in page  # the reference curve of REFERENCES §1
+    assert "gamma peak (Hz)" in page  # headers carry units
+    own = (out / "report.html").read_text()
+    assert "REFERENCES.md §1" in own and not re.search(r"<td>[^<]*±", own)
 
 
 ERRORS = [

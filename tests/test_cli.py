@@ -148,3 +148,75 @@ def test_main_restores_global_state_behavior(in_tmp, capsys):
             assert brian2.BrianLogger.console_handler.level == level
     finally:
         sys.excepthook = saved_hook
+
+
+HELP_ARGV = [["--help"], ["run", "--help"], ["run", "-h"], ["sweep", "--help"], ["sweep", "-h"],
+             ["sweep", "ping_gamma", "--help"], ["run", "ping_gamma", "--help"], ["models", "--help"],
+             ["protocols", "--help"], ["show", "--help"], ["devices", "--help"], ["train", "--help"]]
+
+
+@pytest.mark.parametrize("argv", HELP_ARGV, ids=[" ".join(a) for a in HELP_ARGV])
+def test_help_behavior(argv, capsys):
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "usage: pinglab-bio" in out
+
+
+def test_sweep_protocol_help_lists_protocol_flags_behavior(capsys):
+    assert main(["sweep", "ping_gamma", "--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in ("--grid", "--resume", "--scheduler", "--duration", "--device", "--out", "--dt", "--seed",
+                 "--set"):
+        assert flag in out, flag
+
+
+@pytest.mark.parametrize("command", ["models", "protocols", "show", "devices"])
+def test_command_help_has_description_behavior(command, capsys):
+    assert main([command, "--help"]) == 0
+    usage, _, rest = capsys.readouterr().out.partition("\n\n")
+    description = rest.split("\n\n")[0]
+    assert not description.startswith(("positional arguments", "options")) and len(description) > 40
+    assert main(["--help"]) == 0
+    listed = capsys.readouterr().out
+    line = next(ln for ln in listed.splitlines() if ln.strip().startswith(command))
+    assert len(line.split()) > 1 or command == "protocols"  # the help line names what it does
+
+
+def test_protocols_listing_whole_question_behavior(capsys):
+    import ast
+
+    from pinglab_bio.paths import find_protocol, list_protocols
+
+    assert main(["protocols"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for name in list_protocols():
+        doc = ast.get_docstring(ast.parse(find_protocol(name).read_text()))
+        question = " ".join(doc.split("\n\n")[0].split())
+        assert f"{name} {question}" in out, name  # the first paragraph whole, never cut mid-sentence
+
+
+def test_models_listing_every_model_behavior(capsys):
+    import tomllib
+
+    from pinglab_bio.paths import find_model, list_models
+
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for name in list_models():
+        description = tomllib.loads(find_model(name).read_text())["model"]["description"]
+        (line,) = [ln for ln in lines if ln.split()[:1] == [name]]
+        assert " ".join(description.split()) in line
+
+
+def test_cli_words_errors_with_flags_behavior(in_tmp, capsys, monkeypatch):
+    import pinglab_bio.cli.app as app
+    from pinglab_bio.errors import SettingsError
+
+    def failing(argv):
+        raise SettingsError.about("dt", "{arg} must be positive. Fix: pass e.g. {example}", example="0.1 ms")
+
+    monkeypatch.setattr(app, "_dispatch", failing)
+    assert main(["run", "ping_gamma"]) == 2
+    assert capsys.readouterr().err == "error: --dt must be positive. Fix: pass e.g. --dt 0.1ms\n"
+    assert main(["models"]) == 2  # the light path words it the same way
+    assert capsys.readouterr().err == "error: --dt must be positive. Fix: pass e.g. --dt 0.1ms\n"

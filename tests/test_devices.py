@@ -67,10 +67,10 @@ def test_genn_missing_parts_errors(monkeypatch):
                                           r"docs/readme/devices-and-sweeps\.md"):
         check_device("genn")
     _pretend(monkeypatch, installed=("brian2genn",))
-    monkeypatch.setattr(brian2, "__version__", "2.9.0")
+    monkeypatch.setattr(devices.probe, "brian2_version", lambda: "2.9.0")
     with pytest.raises(DeviceError, match=r"brian2genn needs brian2<2\.6 but brian2 2\.9\.0 is installed"):
         check_device("genn")
-    monkeypatch.setattr(brian2, "__version__", "2.5.4")
+    monkeypatch.setattr(devices.probe, "brian2_version", lambda: "2.5.4")
     monkeypatch.delenv("GENN_PATH", raising=False)
     _pretend(monkeypatch, installed=("brian2genn",), which={"genn-buildmodel.sh": None})
     with pytest.raises(DeviceError, match=r"GeNN library was not found .* export GENN_PATH"):
@@ -80,7 +80,7 @@ def test_genn_missing_parts_errors(monkeypatch):
 def test_genn_backend_follows_the_gpu_behavior(monkeypatch):
     """With every part there, genn uses GeNN's CUDA backend on a GPU and its CPU backend without."""
     _pretend(monkeypatch, installed=("brian2genn",))
-    monkeypatch.setattr(brian2, "__version__", "2.5.4")
+    monkeypatch.setattr(devices.probe, "brian2_version", lambda: "2.5.4")
     monkeypatch.setenv("GENN_PATH", "/opt/genn")
     monkeypatch.setattr(devices.probe, "gpus", lambda: ([], "nvidia-smi is not on PATH (no NVIDIA driver)"))
     status = device_status("genn")

@@ -1,5 +1,7 @@
 """Model files: loading, overrides and every validation error of the foundation issue."""
 
+import re
+
 import pytest
 
 from pinglab_bio import errors
@@ -189,9 +191,11 @@ def test_invalid_toml_errors(tmp_path):
 
 @pytest.mark.parametrize("dt", ["0 ms", "-0.1 ms"])
 def test_dt_not_positive_errors(dt):
+    # worded for the Python caller, with the command line's wording beside it for the CLI
     with pytest.raises(errors.SettingsError,
-                       match=r"dt must be positive, got .*Fix: pass e\.g\. --dt 0\.1ms"):
+                       match=r"dt must be positive, got .*Fix: pass e\.g\. dt='0\.1 ms'") as info:
         check_run_settings(dt, "1 s")
+    assert re.search(r"^--dt must be positive, got .*Fix: pass e\.g\. --dt 0\.1ms$", info.value.cli_message)
 
 
 def test_dt_wrong_unit_errors():

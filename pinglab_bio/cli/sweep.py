@@ -1,9 +1,9 @@
-"""``pinglab-bio sweep PROTOCOL --grid KEY=V1,V2 ...``: a grid of runs, one run folder per point.
+"""pinglab-bio sweep PROTOCOL --grid KEY=V1,V2 ...: a grid of runs, one run folder per point.
 
-The sweep folder holds ``sweep.json`` (the plan), ``points/<label>/`` (one complete run folder
-per finished point), ``results.csv``, ``summary.csv``, ``figures/sweep.png`` (one- and
-two-parameter grids) and ``report.html``. It is written in place, not atomically, so that an
-interrupted sweep keeps its finished points; ``--resume`` runs only the missing ones.
+The sweep folder holds sweep.json (the plan), points/<label>/ (one complete run folder
+per finished point), results.csv, summary.csv, figures/sweep.png (one- and
+two-parameter grids) and report.html. It is written in place, not atomically, so that an
+interrupted sweep keeps its finished points; --resume runs only the missing ones.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def sweep_parser(prog: str = "pinglab-bio sweep PROTOCOL") -> argparse.ArgumentP
     """The sweep's own options; the protocol's flags (--device, --duration, ...) come after."""
     from ..workflow.protocol import SettingsParser
 
-    parser = SettingsParser(prog=prog, add_help=False, description=__doc__,
+    # no abbreviations: --seed (the protocol's) must not be taken for --seeds (the sweep's)
+    parser = SettingsParser(prog=prog, add_help=False, description=__doc__, allow_abbrev=False,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                         help="a model entry (as for --set) and its values; repeat for a product grid")
@@ -70,21 +71,32 @@ def _settings_argv(settings: dict) -> list[str]:
     return argv
 
 
-def _check_grid(spec, grid: dict):
-    """Every value must be accepted by the model (unit, key) before anything is written."""
+def _check_grid(spec, grid: dict, params: dict | None = None):
+    """Every value must be accepted by the model (unit, key) before anything is written, and
+    every point must fit the step and memory limits."""
     from brian2.units.fundamentalunits import have_same_dimensions
 
+    from ..model.spec import check_run_settings
+    from ..sim.estimate import check_run_size, estimate_run
     from ..units import parse_quantity
 
+    def check_size(point_spec):
+        if params is None:
+            return
+        dt_q, dur_q = check_run_settings(params["dt"], params["duration"])
+        check_run_size(estimate_run(point_spec, dt=dt_q, duration=dur_q,
+                                    portable=bool(params.get("portable_random"))),
+                       allow_large=bool(params.get("allow_large")))
+
     for key, values in grid.items():
-        spec.with_overrides({key: values[0]})  # full validation of the key and its first value
+        check_size(spec.with_overrides({key: values[0]}))  # full validation of the key and its first value
         try:
             first = parse_quantity(values[0])
         except ValueError:
             first = None
         for value in values[1:]:
             if first is None:
-                spec.with_overrides({key: value})
+                check_size(spec.with_overrides({key: value}))
                 continue
             try:
                 q = parse_quantity(value)
@@ -94,6 +106,8 @@ def _check_grid(spec, grid: dict):
             if not have_same_dimensions(q, first):
                 raise SettingsError(f"--grid {key}: value {value!r} has another unit than {values[0]!r}. "
                                     f"Fix: give every value the unit of {values[0]}")
+            if key.split(".")[-1].startswith("n_"):
+                check_size(spec.with_overrides({key: value}))
 
 
 def handle(ns) -> int:
@@ -102,8 +116,7 @@ def handle(ns) -> int:
     from ..provenance import short_hash, utc_stamp
     from ..runs.folder import read_json, write_json
     from ..workflow.protocol import load_protocol, parse_protocol_args
-    from ..workflow.sweep_summary import summarize_sweep
-    from ..workflow.sweeps import grid_points, load_sweep_file, parse_grid, run_points
+    from ..workflow.sweeps import grid_points, load_sweep_file, parse_grid
 
     if ns.protocol in (None, "-h", "--help"):
         sweep_parser().print_help()
@@ -137,13 +150,21 @@ def handle(ns) -> int:
                             "Fix: e.g. --grid tau_gaba=4.5ms,6ms,9ms")
     params, options = parse_protocol_args(module, _settings_argv(settings) + rest, prog)
     seeds = _int("--seeds", own.seeds, 1)
+    from ..model.spec import MAX_SEED
+
+    if params["seed"] + seeds - 1 > MAX_SEED:
+        raise SettingsError(f"--seed {params['seed']} with --seeds {seeds} goes past the largest seed "
+                            f"{MAX_SEED}. Fix: use a smaller --seed or fewer --seeds")
     workers = None if own.workers is None else _int("--workers", own.workers, 1)
     scheduler = None if own.scheduler == "none" else own.scheduler
     if own.workers is not None and scheduler != "local":
         raise SettingsError(f"--workers sets the size of the local Dask cluster, but --scheduler is "
                             f"{own.scheduler!r}. Fix: drop --workers or use --scheduler local")
     spec = params["model_spec"]
-    _check_grid(spec, grid)
+    _check_grid(spec, grid, params)
+    from ..workflow.sweeps import check_scheduler
+
+    check_scheduler(scheduler)
     points, units = grid_points(grid, seed=params["seed"], seeds=seeds)
     plan = {"protocol": name, "model": spec.name, "model_sha256": spec.sha256,
             "base_overrides": {k: str(v) for k, v in spec.overrides.items()},
@@ -171,9 +192,29 @@ def handle(ns) -> int:
         raise SettingsError(f"sweep folder {out} already exists. Fix: add --resume to finish it, or "
                             "choose another --out")
     log = (lambda *a, **k: None) if options["quiet"] else (lambda *a, **k: print(*a, file=sys.stderr, **k))
-    out.mkdir(parents=True, exist_ok=True)
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SettingsError(f"cannot create the sweep folder {str(out)!r} ({err.strerror or err}). "
+                            "Fix: pass an --out in a folder you can write to") from None
     if not own.resume:
         write_json(out / "sweep.json", plan)
+    try:
+        return _run_and_summarize(spec, points, out, params, name, grid, units, seeds, log, scheduler,
+                                  workers)
+    except BaseException:
+        if created and not any((out / "points").glob("*/metrics.json")):
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)  # nothing finished: leave no sweep folder behind
+        raise
+
+
+def _run_and_summarize(spec, points, out, params, name, grid, units, seeds, log, scheduler, workers) -> int:
+    from ..workflow.sweep_summary import summarize_sweep
+    from ..workflow.sweeps import run_points
+
     log(f"sweep {name}: {len(points)} points ({' × '.join(f'{k} {len(v)}' for k, v in grid.items())}"
         f"{f' × {seeds} seeds' if seeds > 1 else ''}) on {params['device']} → {out}")
     from ..workflow.protocol import simulate_kwargs
@@ -186,6 +227,7 @@ def handle(ns) -> int:
     if len(keys) <= 2:
         summarize_sweep(rows, x, out, xlabel=label, group=keys[1] if len(keys) == 2 else None,
                         title=f"{spec.name}: {' × '.join(keys)}")
+        print(f"report:  {out / 'report.html'}")
     else:
         from ..workflow.sweep_summary import write_table
 

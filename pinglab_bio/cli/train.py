@@ -153,6 +153,7 @@ def handle(ns) -> int:
     from ..runs.folder import atomic_run_dir, write_json
     from ..runs.result import default_run_dir
     from ..train.loop import TrainConfig, train_classifier
+    from ..workflow.analysis import write_protocol_report
 
     task = TASKS[ns.task]
     if ns.seed < 0:
@@ -187,6 +188,7 @@ def handle(ns) -> int:
                                       "settings_hash": key, "versions": package_versions(),
                                       "git_revision": git_revision()})
         write_json(tmp / "metrics.json", result["metrics"])
+        write_protocol_report(f"train_{ns.task}", tmp)  # report.html, as analyze would write it
     shutil.rmtree(ckpt, ignore_errors=True)
     m = result["metrics"]
     line = f"test accuracy {m['test_accuracy']:.4f} (torch)"
@@ -203,6 +205,7 @@ def _handle_reservoir(ns, dt_ms: float, duration_ms: float) -> int:
     from ..runs.folder import atomic_run_dir, write_json
     from ..runs.result import default_run_dir
     from ..train.reservoir import ReservoirConfig, train_reservoir
+    from ..workflow.analysis import write_protocol_report
 
     config = ReservoirConfig(seed=ns.seed, epochs=ns.epochs, dt_ms=dt_ms, duration_ms=duration_ms,
                              n_train=ns.limit or ReservoirConfig.n_train)
@@ -219,6 +222,7 @@ def _handle_reservoir(ns, dt_ms: float, duration_ms: float) -> int:
                                       "settings": asdict(config), "seed": config.seed,
                                       "versions": package_versions(), "git_revision": git_revision()})
         write_json(tmp / "metrics.json", metrics)
+        write_protocol_report("train_reservoir", tmp)
     print(f"test accuracy {metrics['test_accuracy']:.4f} (torch readout on exported spikes), "
           f"{metrics['test_accuracy_brian2']:.4f} (readout put back into Brian2)")
     print(f"results: {folder}")

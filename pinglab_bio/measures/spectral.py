@@ -56,7 +56,8 @@ def gamma_peak(freqs, psd, band=GAMMA_BAND, search=PEAK_SEARCH_BAND) -> dict:
         ``prominence``: peak density over the median density in ``search``,
         ``q_factor``: peak frequency over the full width at half maximum of the peak (half-power
         crossings found by linear interpolation; NaN when the peak does not fall to half on
-        both sides inside ``search``), ``fwhm_hz``: that width.
+        both sides inside ``search``), ``fwhm_hz``: that width. A spectrum that is zero in
+        ``search`` (no spikes) has no peak: every value is None and ``reason`` says why.
     """
     f = np.asarray(freqs.rescale(pq.Hz)) if isinstance(freqs, pq.Quantity) else np.asarray(freqs)
     p = np.asarray(psd, dtype=float).reshape(-1)
@@ -68,6 +69,9 @@ def gamma_peak(freqs, psd, band=GAMMA_BAND, search=PEAK_SEARCH_BAND) -> dict:
         raise PinglabError(f"only {sel.size} frequencies in {search[0]}–{search[1]} Hz. "
                            "Fix: use a longer signal for a finer spectrum")
     total = p[f > 0].sum()
+    if not np.any(p[sel] > 0):  # a flat zero spectrum (no spikes) has no peak
+        return {"peak_hz": None, "in_band": None, "power_share": None, "prominence": None, "fwhm_hz": None,
+                "q_factor": None, "reason": f"the spectrum is zero in {search[0]}–{search[1]} Hz (no spikes)"}
     k = sel[np.argmax(p[sel])]
     peak = f[k]
     if 0 < k < len(p) - 1:

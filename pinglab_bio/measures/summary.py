@@ -33,13 +33,17 @@ from .rhythm import EI_POPULATIONS, cycle_participation, ei_lag, ei_pair, rhythm
 from .spectral import gamma_peak, multitaper_psd, welch_psd
 from .synchrony import spike_contrast_flat, sttc_pairs
 
-__all__ = ["LEVELS", "VR_TIME_CONSTANT", "VR_SAMPLE_PAIRS", "summary", "summarize", "summarize_arrays"]
+__all__ = ["LEVELS", "VR_TIME_CONSTANT", "VR_SAMPLE_PAIRS", "MIN_RHYTHM_SPIKES", "summary", "summarize",
+           "summarize_arrays"]
 
 LEVELS = ("standard", "sweep", "full")
 VR_TIME_CONSTANT = 5 * pq.ms  # about a quarter of a gamma cycle: sensitive to spike timing within a cycle
 VR_SAMPLE_PAIRS = 300         # pairs per class when the exact grid path cannot be used
 STTC_PAIRS, STTC_WINDOW = 200, 5 * pq.ms
 LAG_BIN = 0.25 * pq.ms        # volleys are a few ms apart: resolve the lag finely
+#: fewer spikes than this in the analysis window make no rhythm: the gamma peak is null
+MIN_RHYTHM_SPIKES = 10
+_NO_PEAK = ("gamma_peak_hz", "gamma_in_band", "gamma_power_share", "gamma_prominence")
 
 
 def _flat(pop, value):
@@ -164,6 +168,11 @@ def summary(spikes: dict, *, dt, t_start, t_stop, level: str = "standard", seed:
     rhythm = rhythm_population(arrays["rates"])
     freqs, psd = arrays.get("welch", {}).get(rhythm) or welch_psd(arrays["rates"][rhythm])
     peak = gamma_peak(freqs, psd)
+    n_spikes = int(flat[rhythm][1].size)
+    if n_spikes < MIN_RHYTHM_SPIKES:
+        peak = {**peak, **{k: None for k in ("peak_hz", "in_band", "power_share", "prominence", "q_factor")},
+                "reason": f"{n_spikes} spike(s) of '{rhythm}' in the analysis window, fewer than the "
+                          f"{MIN_RHYTHM_SPIKES} a rhythm needs"}
     numbers.update({
         "rhythm_population": rhythm,
         "gamma_peak_hz": peak["peak_hz"],
@@ -171,6 +180,8 @@ def summary(spikes: dict, *, dt, t_start, t_stop, level: str = "standard", seed:
         "gamma_power_share": peak["power_share"],
         "gamma_prominence": peak["prominence"],
     })
+    if peak["peak_hz"] is None:
+        numbers["gamma_peak_reason"] = peak.get("reason") or "no spectral peak"
     if depth >= LEVELS.index("sweep"):
         numbers["gamma_q_factor"] = peak["q_factor"]
         arrays.setdefault("welch", {})[rhythm] = (freqs, psd)
@@ -192,15 +203,21 @@ def _ei_measures(numbers, arrays, pair, flat, trains, *, dt, seed, van_rossum, v
     a, b = numbers["analysis_t_start_s"], numbers["analysis_t_stop_s"]
     peak_hz = numbers["gamma_peak_hz"]
     numbers["ei_populations"] = [exc, inh]
-    fine = rate_bin_size(dt, LAG_BIN)
-    lag_rates = [population_rate_flat(flat[p][2] * pq.s, flat[p][0], fine, a * pq.s, b * pq.s) for p in pair]
-    numbers["ei_lag"] = ei_lag(*lag_rates, peak_hz)
-    numbers["ei_lag"]["bin_ms"] = float(fine.rescale(pq.ms))
-    part = cycle_participation(trains[exc], arrays["rates"][inh], peak_hz)
-    arrays["participation"] = part["per_cycle"]
-    numbers[f"{exc}_fraction_per_cycle"] = {
-        "mean": part["mean"], "n_cycles": part["n_cycles"],
-        "sd": float(np.std(part["per_cycle"])) if part["n_cycles"] else None}
+    if peak_hz is None:  # no rhythm: no cycles to measure a lag or a participation over
+        numbers["ei_lag"] = None
+        numbers[f"{exc}_fraction_per_cycle"] = {"mean": None, "n_cycles": 0, "sd": None}
+        arrays["participation"] = np.zeros(0)
+    else:
+        fine = rate_bin_size(dt, LAG_BIN)
+        lag_rates = [population_rate_flat(flat[p][2] * pq.s, flat[p][0], fine, a * pq.s, b * pq.s)
+                     for p in pair]
+        numbers["ei_lag"] = ei_lag(*lag_rates, peak_hz)
+        numbers["ei_lag"]["bin_ms"] = float(fine.rescale(pq.ms))
+        part = cycle_participation(trains[exc], arrays["rates"][inh], peak_hz)
+        arrays["participation"] = part["per_cycle"]
+        numbers[f"{exc}_fraction_per_cycle"] = {
+            "mean": part["mean"], "n_cycles": part["n_cycles"],
+            "sd": float(np.std(part["per_cycle"])) if part["n_cycles"] else None}
     if not van_rossum:
         return
     try:

@@ -20,7 +20,7 @@ from brian2.utils.stringtools import get_identifiers
 
 from ..errors import ModelError, SettingsError, quiet_dependency_warnings
 from ..paths import find_model, list_models
-from ..units import UNIT_NAMESPACE, parse_quantity
+from ..units import UNIT_NAMESPACE, parse_quantity, unit_name
 
 __all__ = [
     "ModelSpec",
@@ -33,7 +33,17 @@ __all__ = [
     "parse_model",
     "apply_overrides",
     "check_run_settings",
+    "MIN_STEPS",
+    "MAX_SEED",
+    "check_seed",
 ]
+
+#: a run must be at least this many integration steps long
+MIN_STEPS = 5
+#: the largest seed numpy and Brian2 accept (seeds are 32-bit)
+MAX_SEED = 2**32 - 1
+# Brian2 counts time steps in int64
+_MAX_STEPS_REPRESENTABLE = 2**62
 
 POPULATIONS = ("exc", "inh")
 PATHWAYS = {
@@ -120,6 +130,14 @@ class ModelSpec:
     #: the text and value units Brian2's unit check depended on (see :mod:`pinglab_bio.model.check`)
     units_key: str = field(default="", repr=False, compare=False)
 
+    def __repr__(self) -> str:
+        """One line: name, sizes, pathways, overrides and file (``print(spec)`` in a notebook)."""
+        sizes = ", ".join(f"{pop}={p.n}" for pop, p in self.populations.items())
+        overrides = (f", overrides={ {k: str(v) for k, v in self.overrides.items()} }" if self.overrides
+                     else "")
+        return (f"ModelSpec({self.name!r}, {sizes}, pathways=[{', '.join(self.pathways)}]"
+                f"{overrides}, path={self.path!r})")
+
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.source.encode()).hexdigest()
@@ -163,14 +181,24 @@ def load_model(name_or_path: str | Path, overrides: dict | None = None) -> Model
             f"available: {', '.join(list_models()) or 'none'}. Fix: pass a name from "
             "`pinglab-bio models` or the path of a .toml file"
         )
-    source = path.read_text()
     where = str(path)
+    try:
+        source = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ModelError(f"{where}: not a text file (byte {err.start} is not UTF-8). Fix: pass a TOML model "
+                         "file (see `pinglab-bio models`)") from None
+    except OSError as err:
+        raise ModelError(f"{where}: cannot be read ({err.strerror or err}). Fix: check the path and its "
+                         "permissions") from None
+    if "\x00" in source:
+        raise ModelError(f"{where}: holds NUL bytes, so it is not a TOML text file. Fix: pass a TOML model "
+                         "file (see `pinglab-bio models`)")
     try:
         raw = tomllib.loads(source)
     except tomllib.TOMLDecodeError as err:
         raise ModelError(f"{where}: not valid TOML ({err}). Fix: correct the syntax at that line") from None
     overrides = dict(overrides or {})
-    raw = apply_overrides(raw, overrides, where)
+    raw = apply_overrides(raw, overrides, where, from_set=True)
     return parse_model(raw, source=source, path=where, overrides=overrides)
 
 
@@ -226,18 +254,51 @@ def _resolve_override_path(raw: dict, key: str) -> list[str]:
                 if close and _distance(close[0], parts[1]) <= 3 else "")
         raise SettingsError(f"override '{key}' names no key or parameter of population '{parts[0]}'. "
                             f"Fix: {hint}use one of {', '.join(f'{parts[0]}.{k}' for k in known)}")
+    if parts[0] in POPULATIONS:
+        return ["neurons", *parts]
     if parts[0] in PATHWAYS:
         return ["synapses", *parts]
+    if parts[0] not in TOP_KEYS:
+        values = set(raw.get("parameters", {})) | POPULATION_KEYS | {
+            p for sec in raw.get("neurons", {}).values() if isinstance(sec, dict)
+            for p in sec.get("parameters", {})}
+        if parts[0] in values:
+            raise SettingsError(f"--set {key}: '{parts[0]}' is a value, not a table, so it has no key "
+                                f"'{'.'.join(parts[1:])}'. Fix: set the value itself, e.g. "
+                                f"--set {parts[0]}=...")
+        raise SettingsError(f"--set {key}: '{parts[0]}' is neither a parameter nor a table of the model "
+                            f"file. Fix: start the key with a parameter, a population "
+                            f"({', '.join(POPULATIONS)}), a pathway or one of {', '.join(sorted(TOP_KEYS))}")
     return parts
 
 
-def apply_overrides(raw: dict, overrides: dict, where: str = "model") -> dict:
+def _check_override_unit(key: str, old, value, where: str):
+    """A new value must have the unit of the value it replaces; the error blames the ``--set``."""
+    if not isinstance(old, str) or not isinstance(value, str):
+        return
+    try:
+        before = parse_quantity(old)
+    except ValueError:
+        return
+    try:
+        after = parse_quantity(value)
+    except ValueError as err:
+        raise SettingsError(f"--set {key}={value}: {err}. Fix: give a number and a unit like "
+                            f"--set {key}={old.replace(' ', '')}") from None
+    if before.dim != after.dim:
+        raise SettingsError(f"--set {key}={value}: {key} is in {unit_name(before)} in {where}, but "
+                            f"{value!r} is in {unit_name(after)}. Fix: give it in {unit_name(before)}, e.g. "
+                            f"--set {key}={old.replace(' ', '')}")
+
+
+def apply_overrides(raw: dict, overrides: dict, where: str = "model", *, from_set: bool = False) -> dict:
     """Apply ``{key: value}`` overrides to a raw model dict and return the new dict.
 
     Keys are a shared parameter (``tau_gaba``), a population key (``n_exc``), a population
     parameter (``exc.C_m``), a pathway key (``exc_to_inh.p``) or any dotted path
     (``drive.exc.mean``). A value of ``none``/``off`` removes the entry, e.g.
-    ``exc_to_inh=off`` removes that pathway.
+    ``exc_to_inh=off`` removes that pathway. With ``from_set`` (values typed as ``--set``), a
+    value must have the unit of the value it replaces, and the error names the ``--set``.
     """
     raw = copy.deepcopy(raw)
     for key, value in overrides.items():
@@ -249,11 +310,13 @@ def apply_overrides(raw: dict, overrides: dict, where: str = "model") -> dict:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
                 raise SettingsError(
-                    f"{where}: override '{key}' goes through '{part}', which is a value, not a "
-                    "table. Fix: name an existing key (see the model file)"
+                    f"--set {key}: the key goes through '{part}', which is a value, not a "
+                    f"table, in {where}. Fix: name an existing key (see the model file)"
                 )
             node = child
         value = _coerce(value)
+        if value is not None and from_set:
+            _check_override_unit(key, node.get(path[-1]), value, where)
         if value is None:
             node.pop(path[-1], None)
         else:
@@ -318,8 +381,9 @@ def _parameters(where: str, table: str, values: dict) -> dict:
     out = {}
     for name, value in values.items():
         key = f"{table}.{name}"
-        if not name.isidentifier():
-            _err(where, key, f"'{name}' is not a valid identifier", "use letters, digits and _")
+        if not name.isidentifier() or not name.isascii():
+            _err(where, key, f"'{name}' is not a valid name: Brian2 takes ASCII letters, digits and _ only",
+                 "rename it with ASCII letters (e.g. tau_gaba for τ_gaba) here and in the equations")
         is_tau = name.startswith("tau")
         q = _quantity(where, key, value, dim=_SECOND if is_tau else None,
                       unit_hint="9 ms" if is_tau else "20 ms")
@@ -574,20 +638,41 @@ def check_run_settings(dt, duration):
         dt_q = parse_quantity(dt)
         fail_for_dimension_mismatch(dt_q, _SECOND)
     except Exception:
-        raise SettingsError(f"dt {dt!r} is not a time. Fix: pass e.g. --dt 0.1ms") from None
+        raise SettingsError.about("dt", "{arg} {value!r} is not a time. Fix: pass e.g. {example}",
+                                  example="0.1 ms", value=dt) from None
     if not float(dt_q) > 0:
-        raise SettingsError(f"dt must be positive, got {dt!r}. Fix: pass e.g. --dt 0.1ms")
+        raise SettingsError.about("dt", "{arg} must be positive, got {value!r}. Fix: pass e.g. {example}",
+                                  example="0.1 ms", value=dt)
     try:
         dur_q = parse_quantity(duration)
         fail_for_dimension_mismatch(dur_q, _SECOND)
     except Exception:
-        raise SettingsError(f"duration {duration!r} is not a time. Fix: pass e.g. --duration 1s") from None
+        raise SettingsError.about("duration", "{arg} {value!r} is not a time. Fix: pass e.g. {example}",
+                                  example="1 s", value=duration) from None
     if not float(dur_q) > 0:
-        raise SettingsError(f"duration must be positive, got {duration!r}. Fix: pass e.g. --duration 1s")
+        raise SettingsError.about("duration", "{arg} must be positive, got {value!r}. "
+                                  "Fix: pass e.g. {example}", example="1 s", value=duration)
     steps = float(dur_q) / float(dt_q)
+    if not steps < _MAX_STEPS_REPRESENTABLE:
+        raise SettingsError(f"duration {duration} at dt {dt} is {steps:.3g} steps, more than Brian2 can "
+                            "count. Fix: use a shorter --duration or a larger --dt")
+    if steps < MIN_STEPS - 1e-9:
+        raise SettingsError(
+            f"duration {duration} is only {steps:.3g} step(s) of dt {dt}; a run needs at least {MIN_STEPS}. "
+            f"Fix: use a duration of at least {MIN_STEPS * float(dt_q):g} s, or a smaller dt")
     if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
         raise SettingsError(
             f"duration {duration} is not a multiple of dt {dt} ({steps:.6g} steps). "
             f"Fix: use a duration of {round(steps) * float(dt_q):g} s or a dt that divides it"
         )
     return dt_q, dur_q
+
+
+def check_seed(seed, flag: str = "--seed") -> int:
+    """A seed must be a whole number in [0, 2**32 - 1] (what numpy and Brian2 accept)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) and not hasattr(seed, "__index__"):
+        raise SettingsError(f"{flag} must be a whole number, got {seed!r}. Fix: e.g. {flag} 1")
+    seed = int(seed)
+    if not 0 <= seed <= MAX_SEED:
+        raise SettingsError(f"{flag} must lie in 0…{MAX_SEED}, got {seed}. Fix: e.g. {flag} 1")
+    return seed

@@ -11,11 +11,12 @@ import neo
 import numpy as np
 import quantities as pq
 
-from ..errors import PinglabError, SettingsError
-from ..model.spec import ModelSpec, check_run_settings, load_model
+from ..errors import PinglabError, SettingsError, printable, quiet_dependency_warnings
+from ..model.spec import ModelSpec, check_run_settings, check_seed, load_model
 from ..provenance import git_revision, package_versions, short_hash, utc_stamp
 from ..sim.build import build_network
-from ..sim.session import open_session, read_monitors
+from ..sim.estimate import check_run_size, estimate_run
+from ..sim.session import check_completed, open_session, read_monitors
 from ..units import parse_quantity, quantity_to_json
 from .folder import (
     DATA_FORMATS,
@@ -29,7 +30,7 @@ from .folder import (
 )
 
 __all__ = ["RunResult", "simulate", "write_run", "save_run", "load_run", "default_run_dir", "describe",
-           "check_simulation", "structure_key", "measure_run"]
+           "check_simulation", "check_analysis_window", "structure_key", "measure_run"]
 
 
 class RunResult:
@@ -58,7 +59,61 @@ class RunResult:
         self.path = path
 
     def __repr__(self):
-        return f"RunResult(populations={list(self.info.get('populations', {}))}, metrics={self.metrics!r})"
+        """One line: model, sizes, dt, duration, seed, device, and the gamma peak and rates."""
+        info, m = self.info, self.metrics
+        sizes = ", ".join(f"{pop}={n}" for pop, n in info.get("populations", {}).items())
+        settings = "".join(f", {key}={info[key]['text']!r}" for key in ("dt", "duration")
+                           if isinstance(info.get(key), dict) and "text" in info[key])
+        found = ", ".join(f"{key}={m[key]:.4g}" for key in ("gamma_peak_hz", *(f"rate_{p}_hz" for p in
+                          info.get("populations", {}))) if isinstance(m.get(key), (int, float)))
+        model = (info.get("model") or {}).get("name", "?")
+        return (f"RunResult({model!r}, {sizes}{settings}, seed={info.get('seed', '?')}, "
+                f"device={(info.get('device') or {}).get('name', '?')!r}"
+                f"{', ' + found if found else ''}{f', path={str(self.path)!r}' if self.path else ''})")
+
+    @property
+    def states(self) -> dict:
+        """Recorded state variables (``simulate(..., record=...)``) with their units.
+
+        Returns
+        -------
+        dict
+            ``{population: {"t": Quantity, shape (n_steps,), seconds; variable: Quantity,
+            shape (n_recorded, n_steps), in the variable's unit from the model's equations}}``.
+            ``numpy.asarray(value)`` gives the SI numbers. A variable whose unit the model file
+            does not declare (one added by the drive's lowering, such as ``g_drive_ou``, takes the
+            unit of its variable, ``g_drive``) is returned as a bare array in SI units.
+        """
+        if self._states_with_units is None:
+            self._states_with_units = {pop: self._with_units(pop, values)
+                                       for pop, values in self._states_si.items()}
+        return self._states_with_units
+
+    @states.setter
+    def states(self, value: dict):
+        self._states_si, self._states_with_units = dict(value or {}), None
+
+    def _with_units(self, population: str, values: dict) -> dict:
+        import tomllib
+
+        from brian2 import Equations, second
+        from brian2.units.fundamentalunits import Quantity
+
+        try:
+            text = tomllib.loads(self.info["model"]["source"])["neurons"][population]["equations"]
+            with quiet_dependency_warnings():
+                dims = {name: eq.dim for name, eq in Equations(text).items()}
+        except (KeyError, TypeError, ValueError, tomllib.TOMLDecodeError):
+            dims = {}
+        out = {}
+        for name, array in values.items():
+            if name == "t_s":
+                out["t"] = np.asarray(array) * second
+                continue
+            base = name.removesuffix("_ou").removesuffix("_tonic")
+            dim = dims.get(name, dims.get(base))
+            out[name] = Quantity(np.asarray(array), dim=dim) if dim is not None else np.asarray(array)
+        return out
 
     @property
     def block(self) -> neo.Block:
@@ -75,20 +130,79 @@ class RunResult:
         trains = self.block.segments[0].spiketrains
         return [st for st in trains if population is None or st.annotations["population"] == population]
 
-    def population_rate(self, population: str) -> neo.AnalogSignal:
+    def population_rate(self, population: str, t_start=None) -> neo.AnalogSignal:
+        """The population rate (Hz) that the run's measures used, from the end of the transient.
+
+        The measures leave out the first ``transient`` of a run (``simulate(...,
+        transient="100 ms")``, the default), so this signal starts there, at its ``t_start``,
+        and ends at the run's ``t_stop``; the spike trains (:meth:`spiketrains`,
+        :meth:`spike_arrays`) start at 0. The signal's annotations say so too:
+        ``transient_s`` (s) and ``window_s`` (``[t_start, t_stop]``, s).
+
+        Parameters
+        ----------
+        population : str
+            A population of the run (see :attr:`populations`).
+        t_start : str or Quantity, optional
+            Return only the part from this time on (e.g. ``"0.5 s"``); it must lie inside the
+            window above. Default: the whole window.
+
+        Returns
+        -------
+        neo.AnalogSignal
+            Shape ``(n_bins, 1)``, Hz, bins of the run's ``dt``.
+        """
+        sig = None
         if self._spikes is not None and population in self._rates:
-            return self._rates[population]
-        for sig in self.block.segments[0].analogsignals:
-            if sig.annotations.get("population") == population:
-                return sig
-        raise PinglabError(f"run has no population '{population}'. Fix: use one of {self.populations}")
+            sig = self._rates[population]
+        else:
+            for candidate in self.block.segments[0].analogsignals:
+                if candidate.annotations.get("population") == population:
+                    sig = candidate
+                    break
+        if sig is None:
+            raise PinglabError(f"run has no population {population!r}. Fix: use one of {self.populations}")
+        window = [float(f"{float(t.rescale(pq.s)):.12g}") for t in (sig.t_start, sig.t_stop)]
+        sig.annotations.setdefault("transient_s", window[0])
+        sig.annotations.setdefault("window_s", window)
+        if t_start is None:
+            return sig
+        start = None
+        try:  # a text or Brian2 time ("0.5 s"), or a quantities time
+            q = t_start.rescale(pq.s) if isinstance(t_start, pq.Quantity) else parse_quantity(t_start)
+            if isinstance(q, pq.Quantity) or brian2.have_same_dimensions(q, brian2.second):
+                start = float(q)
+        except (ValueError, TypeError):
+            pass
+        if start is None:
+            raise SettingsError(f"t_start={t_start!r} is not a time. "
+                                f"Fix: pass e.g. t_start='{window[0]:g} s'")
+        if not window[0] <= start < window[1]:
+            raise SettingsError(f"t_start={t_start!r} lies outside the rate's window {window[0]:g}–"
+                                f"{window[1]:g} s (it starts after the transient). Fix: pass e.g. "
+                                f"t_start='{window[0]:g} s', or simulate with a shorter transient=")
+        return sig.time_slice(start * pq.s, sig.t_stop)
 
     @property
     def populations(self) -> list[str]:
         return list(self.info["populations"])
 
     def spike_arrays(self, population: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(indices, times_s)`` of every spike of a population, sorted by time, then index."""
+        """Every spike of a population as two flat arrays, the quick way to plot or count them.
+
+        Parameters
+        ----------
+        population : str
+            A population of the run (see :attr:`populations`).
+
+        Returns
+        -------
+        indices : ndarray of int64, shape (n_spikes,)
+            Neuron index within the population (0 … n − 1).
+        times_s : ndarray of float64, shape (n_spikes,), seconds
+            Spike times from the start of the run (0 s, transient included), sorted by time,
+            then by index.
+        """
         if self._spikes is not None:
             if population not in self._spikes:
                 raise PinglabError(f"run has no population '{population}'. "
@@ -127,8 +241,13 @@ def _progress_reporter(stream):
 
 
 def check_simulation(spec, *, dt, duration, seed, transient, device="runtime", target="numpy",
-                     threads=None):
-    """Check run settings before anything is built; return ``(spec, dt, duration, transient, seed)``."""
+                     threads=None, record=None, portable_random=False, allow_large=False):
+    """Check run settings before anything is built; return ``(spec, dt, duration, transient, seed)``.
+
+    Besides each setting on its own: the analysis window (duration − transient) must be long
+    enough for a spectrum, and the run's estimated steps and memory must lie within the limits
+    of :mod:`pinglab_bio.sim.estimate` unless ``allow_large``.
+    """
     from ..sim.devices import check_device
 
     if not isinstance(spec, ModelSpec):
@@ -141,10 +260,45 @@ def check_simulation(spec, *, dt, duration, seed, transient, device="runtime", t
     if not 0 <= float(transient_q) < float(dur_q):
         raise SettingsError(f"transient {transient} must lie in [0, duration={duration}). "
                             "Fix: use a shorter transient or a longer duration")
+    check_analysis_window(dt_q, dur_q, transient_q)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise SettingsError(f"seed must be a whole number ≥ 0, got {seed!r}. Fix: pass e.g. --seed 1")
+    seed = check_seed(seed)
     check_device(device, target, threads)
+    check_run_size(estimate_run(spec, dt=dt_q, duration=dur_q, record=record, portable=portable_random),
+                   allow_large=allow_large)
     return spec, dt_q, dur_q, transient_q, int(seed)
+
+
+def _spectrum_bins(window_s: float, bin_s: float) -> int:
+    """Frequencies of a one-window Welch spectrum of a rate binned at ``bin_s`` that fall in the
+    peak search band."""
+    from ..measures.spectral import PEAK_SEARCH_BAND
+
+    n = int(round(window_s / bin_s))
+    if n < 2:
+        return 0
+    freqs = np.fft.rfftfreq(n, d=bin_s)
+    return int(np.count_nonzero((freqs >= PEAK_SEARCH_BAND[0]) & (freqs <= PEAK_SEARCH_BAND[1])))
+
+
+def check_analysis_window(dt_q, dur_q, transient_q):
+    """The measured stretch (duration − transient) must hold a spectrum with at least three
+    frequencies in the peak search band; else one line with the shortest duration that works."""
+    from ..measures.rates import rate_bin_size
+
+    bin_s = float(rate_bin_size(float(dt_q) * pq.s).rescale(pq.s))
+    window = float(dur_q) - float(transient_q)
+    if _spectrum_bins(window, bin_s) >= 3:
+        return
+    need = window
+    while _spectrum_bins(need, bin_s) < 3 and need < 1e4:
+        need += bin_s
+    shortest = float(transient_q) + need
+    raise SettingsError(f"the analysis window (duration {float(dur_q):g} s − transient "
+                        f"{float(transient_q):g} s = {window:g} s) is too short to measure a spectrum; it "
+                        f"needs at least {need:.3g} s. "
+                        f"Fix: use a duration of at least {shortest:.3g} s, or a shorter transient")
 
 
 def structure_key(spec: ModelSpec, dt_q, dur_q, *, portable: bool = False, record=None,
@@ -162,7 +316,7 @@ def structure_key(spec: ModelSpec, dt_q, dur_q, *, portable: bool = False, recor
 def simulate(spec: ModelSpec | str, *, dt="0.1 ms", duration="1 s", seed: int = 0,
              device: str = "runtime", target: str = "numpy", transient="100 ms",
              record: dict | None = None, progress: bool = False, threads: int | None = None,
-             portable_random: bool = False) -> RunResult:
+             portable_random: bool = False, allow_large: bool = False) -> RunResult:
     """Simulate a model and measure it.
 
     Parameters
@@ -185,10 +339,18 @@ def simulate(spec: ModelSpec | str, *, dt="0.1 ms", duration="1 s", seed: int = 
     portable_random : bool
         Draw every random number on the CPU with numpy (see :mod:`pinglab_bio.sim.portable`), so
         that every device gets the same numbers and, where the arithmetic allows, the same spikes.
+    allow_large : bool
+        Run even past the step and memory limits of :mod:`pinglab_bio.sim.estimate`.
+
+    Raises
+    ------
+    RunInterrupted
+        When the simulation stopped before its end (a Ctrl-C during Brian2's run): a shortened
+        run is never measured.
     """
     spec, dt_q, dur_q, transient_q, seed = check_simulation(
         spec, dt=dt, duration=duration, seed=seed, transient=transient, device=device, target=target,
-        threads=threads)
+        threads=threads, record=record, portable_random=portable_random, allow_large=allow_large)
     key = structure_key(spec, dt_q, dur_q, portable=portable_random, record=record)
     timings = {}
     with open_session(device, seed=seed, target=target, build_key=key, threads=threads,
@@ -201,6 +363,7 @@ def simulate(spec: ModelSpec | str, *, dt="0.1 ms", duration="1 s", seed: int = 
         report = _progress_reporter(sys.stderr) if progress and not session.standalone else None
         built.network.run(dur_q, report=report, report_period=1 * brian2.second, namespace={})
         session.finish()
+        check_completed(built.network, dur_q, what=f"the simulation of {printable(spec.name)}")
         timings["run_s"] = time.perf_counter() - t0
         timings.update(session.timers)
         raw = read_monitors(built, record)
@@ -310,21 +473,36 @@ def load_run(path) -> RunResult:
     if not (folder / "run.json").is_file():
         raise PinglabError(f"{folder} is not a run folder (no run.json). Fix: pass a folder "
                            "written by pinglab-bio run")
-    return RunResult(block=read_spikes(folder), metrics=read_json(folder / "metrics.json"),
-                     info=read_json(folder / "run.json"), path=folder)
+    info = read_json(folder / "run.json")
+    metrics = read_json(folder / "metrics.json")
+    try:
+        block = read_spikes(folder)
+    except PinglabError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, IndexError) as err:
+        name = info.get("data_file", "spikes.h5") if isinstance(info, dict) else "spikes.h5"
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise PinglabError(f"{folder / str(name)} cannot be read ({printable(reason)}; truncated or "
+                           "corrupt?). Fix: rerun the run that wrote it") from None
+    return RunResult(block=block, metrics=metrics, info=info, path=folder)
 
 
 def describe(result: RunResult) -> str:
     """A few lines for a terminal: rates, gamma peak and share, wall times."""
     m, info = result.metrics, result.info
-    lines = [f"model {info['model']['name']}  dt {info['dt']['text']}  duration {info['duration']['text']}"
-             f"  seed {info['seed']}  device {info['device']['name']}"]
-    rates = "  ".join(f"{pop.upper()} rate {m[f'rate_{pop}_hz']:.2f} Hz" for pop in ("exc", "inh")
+    lines = [f"model {printable(info['model']['name'])}  dt {info['dt']['text']}  duration "
+             f"{info['duration']['text']}  seed {info['seed']}  device {info['device']['name']}"]
+    rates = "  ".join(f"{printable(pop).upper()} rate {m[f'rate_{pop}_hz']:.2f} Hz" for pop in ("exc", "inh")
                       if m.get(f"rate_{pop}_hz") is not None)
     lines.append(rates)
-    lines.append(f"gamma peak ({m['rhythm_population'].upper()} rate) {m['gamma_peak_hz']:.1f} Hz"
-                 f"{'' if m['gamma_in_band'] else ' (outside 30–100 Hz)'}, power share in 30–100 Hz "
-                 f"{m['gamma_power_share']:.2f}, prominence {m['gamma_prominence']:.1f}×")
+    if m.get("gamma_peak_hz") is None:
+        lines.append(f"gamma peak ({printable(m['rhythm_population']).upper()} rate): none "
+                     f"({m.get('gamma_peak_reason') or 'no spectral peak'})")
+    else:
+        lines.append(f"gamma peak ({printable(m['rhythm_population']).upper()} rate) "
+                     f"{m['gamma_peak_hz']:.1f} Hz"
+                     f"{'' if m['gamma_in_band'] else ' (outside 30–100 Hz)'}, power share in 30–100 Hz "
+                     f"{m['gamma_power_share']:.2f}, prominence {m['gamma_prominence']:.1f}×")
     portable = info.get("portable_random") or {}
     if portable.get("enabled"):
         from ..sim.portable import BYTES_PER_NEURON_STEP, format_bytes

@@ -26,6 +26,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -49,7 +50,8 @@ from .networks import (
 
 __all__ = ["TrainConfig", "train_classifier", "evaluate_torch", "evaluate_brian2", "encode_split",
            "save_checkpoint", "load_checkpoint", "build_classifier", "OPTIMIZERS", "EpochStats",
-           "train_loop", "evaluate", "dataset_tensors", "curves_figure"]
+           "train_loop", "evaluate", "dataset_tensors", "curves_figure", "Progress", "format_eta",
+           "torch_threads"]
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -414,6 +416,62 @@ def load_checkpoint(path, net: EIClassifier, optimizer=None) -> dict:
     return json.loads(path.with_suffix(".json").read_text())
 
 
+def format_eta(seconds: float) -> str:
+    """``'42 s'``, ``'3 min 05 s'`` or ``'1 h 02 min'``: a duration rounded to what matters."""
+    if seconds < 9.95:
+        return f"{max(0.0, seconds):.1f} s"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class Progress:
+    """Progress of a training run: one line after the first mini-batch, an ETA after each epoch.
+
+    Parameters
+    ----------
+    log : callable
+        ``log(line)``.
+    n_batches : int
+        Mini-batches per epoch.
+    epochs : int
+        Epochs this run trains (a resumed run counts only those left).
+    """
+
+    def __init__(self, log: Callable, n_batches: int, epochs: int):
+        self.log, self.n_batches, self.epochs = log, max(1, n_batches), epochs
+        self.started = time.perf_counter()
+        self.walls: list = []
+        self.first: int | None = None
+
+    def batch_done(self, epoch: int):
+        """Call after each mini-batch; logs the first epoch's estimate once.
+
+        The estimate uses the second mini-batch alone (the first also pays for encoding the
+        epoch and generating the step), or the first where an epoch has only one.
+        """
+        if self.first is not None and self.first < 0:
+            return
+        now = time.perf_counter()
+        if self.first is None and self.n_batches > 1:
+            self.first, self.started = epoch, now
+            return
+        took = now - self.started
+        per_epoch = took * self.n_batches
+        self.first = -1
+        self.log(f"progress: epoch {epoch + 1}, a batch takes {took:.2f} s: about {format_eta(per_epoch)} "
+                 f"an epoch of {self.n_batches} batches (training only), "
+                 f"ETA {format_eta(per_epoch * self.epochs)}")
+
+    def epoch_done(self, wall_s: float) -> float:
+        """Record an epoch's wall time; return the seconds the remaining epochs should take."""
+        self.walls.append(float(wall_s))
+        return float(np.mean(self.walls)) * (self.epochs - len(self.walls))
+
+
 def _learning_rate(config: TrainConfig, epoch: int) -> float:
     """``constant``: ``lr``; ``cosine``: ``lr·(1 + cos(π·epoch/epochs))/2``."""
     if config.schedule == "constant":
@@ -436,14 +494,41 @@ def dataset_tensors(dataset: Dataset) -> tuple:
             torch.from_numpy(np.asarray(dataset.y_test)).long())
 
 
+@contextmanager
+def torch_threads(threads: int | None):
+    """Run the block with ``torch.set_num_threads(threads)``, then put the previous count back.
+
+    ``None`` leaves torch's setting alone. The training step is many small operations on
+    ``[batch, neurons]`` tensors, which torch runs on one thread anyway; more threads only split
+    the few large matrix products and, on a machine whose cores are busy, wait for each other.
+    """
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train_classifier(config: TrainConfig, out: Path, *, checkpoint_dir: Path | None = None, log=None,
-                     brian2_check: bool = True, dataset: Dataset | None = None) -> dict:
+                     brian2_check: bool = True, dataset: Dataset | None = None,
+                     threads: int | None = 1) -> dict:
     """Train, write curves/checkpoints into ``out`` and return the metrics.
 
     ``checkpoint_dir`` keeps per-epoch checkpoints outside the (atomic) run folder so that an
-    interrupted run can resume; it defaults to ``out/checkpoints``.
+    interrupted run can resume; it defaults to ``out/checkpoints``. ``threads`` is the number of
+    torch CPU threads while it trains (see :func:`torch_threads`; ``None``: torch's own setting).
     """
     config.check()
+    with torch_threads(threads if pick_device(config.device).type == "cpu" else None):
+        return _train_classifier(config, out, checkpoint_dir=checkpoint_dir, log=log,
+                                 brian2_check=brian2_check, dataset=dataset)
+
+
+def _train_classifier(config: TrainConfig, out: Path, *, checkpoint_dir, log, brian2_check, dataset) -> dict:
     log = log or (lambda *a: print(*a, file=sys.stderr))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -475,6 +560,11 @@ def train_classifier(config: TrainConfig, out: Path, *, checkpoint_dir: Path | N
         for group in optimizer.param_groups:  # a function of the epoch alone, so resuming is exact
             group["lr"] = _learning_rate(config, epoch)
 
+    n_batches = -(-len(y_train) // config.batch_size)
+    log(f"training: {len(y_train)} samples in {n_batches} batches of {config.batch_size}, epochs "
+        f"{start_epoch + 1}-{config.epochs}, dt {config.dt_ms:g} ms ({config.steps} steps per sample)")
+    progress = Progress(log, n_batches, config.epochs - start_epoch)
+
     def batches(epoch):
         # every draw depends on (seed, epoch) alone, so a resumed run sees the same batches
         spikes = encode_split(config, x_train, (config.seed, epoch))
@@ -482,6 +572,7 @@ def train_classifier(config: TrainConfig, out: Path, *, checkpoint_dir: Path | N
         for start in range(0, len(order), config.batch_size):
             idx = order[start:start + config.batch_size]
             yield torch.as_tensor(spikes[idx], device=device), torch.as_tensor(y_train[idx], device=device)
+            progress.batch_done(epoch)
 
     def count_correct(output, y):
         epoch_clock["correct"] += int((predict(output[0].detach()) == y.cpu().numpy()).sum())
@@ -496,7 +587,8 @@ def train_classifier(config: TrainConfig, out: Path, *, checkpoint_dir: Path | N
         save_checkpoint(latest, net, optimizer, stats.epoch + 1, history, config)
         log(f"epoch {stats.epoch + 1}/{config.epochs}  loss {row['loss']:.4f}  "
             f"train {row['train_accuracy']:.3f}  test {row['test_accuracy']:.3f}  "
-            f"hidden {row['hidden_rate_hz']:.1f} Hz  ({row['wall_s']:.1f} s)")
+            f"hidden {row['hidden_rate_hz']:.1f} Hz  ({row['wall_s']:.1f} s, "
+            f"ETA {format_eta(progress.epoch_done(row['wall_s']))})")
 
     after_step = [net.project_]
     if config.weight_noise:

@@ -176,6 +176,9 @@ class EIClassifier(nn.Module):
         self.sigma_init = dict(sigma_init)
         #: initial values ``{pop: {var: SI value}}`` used by both engines (default: zeros)
         self.init_values: dict = {}
+        #: run the fused sequence (:func:`~pinglab_bio.train.derive.fused_program`); False
+        #: evaluates the derived statements one by one (the reference it is held to)
+        self.fused = True
 
     def weight_dict(self) -> dict:
         return {name: w for name, w in self.weights.items()}
@@ -189,7 +192,7 @@ class EIClassifier(nn.Module):
         spikes, traces, _ = run_network(self.derived, x.to(any_w.dtype), w, dt, state=state,
                                         record={"out": ["v"]}, surrogate=self.surrogate,
                                         slope=self.slope, damping=self.damping,
-                                        detach_reset=self.detach_reset)
+                                        detach_reset=self.detach_reset, fused=self.fused)
         return traces["out"]["v"], spikes
 
     @torch.no_grad()

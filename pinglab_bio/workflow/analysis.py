@@ -20,7 +20,7 @@ from types import ModuleType
 import numpy as np
 import quantities as pq
 
-from ..errors import PinglabError
+from ..errors import PinglabError, printable
 from ..measures import VR_TIME_CONSTANT, mean_spectrum, summary
 from ..paths import catalogue_dir, find_analysis, import_script
 
@@ -39,18 +39,42 @@ def list_analyses() -> list[str]:
 
 
 def _protocol_of(folder: Path) -> str:
+    """The protocol a run folder names: data only, checked against the catalogue, never imported."""
     for name in ("run.json", "protocol.json"):
         path = folder / name
         if path.is_file():
             try:
-                data = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError) as err:
-                raise PinglabError(f"{path} is not readable JSON ({err}). Fix: point at a folder written by "
-                                   "`pinglab-bio run`") from None
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+                reason = getattr(err, "msg", None) or type(err).__name__
+                raise PinglabError(f"{path} is not readable JSON ({reason}; truncated or edited?). Fix: "
+                                   "point at a folder written by `pinglab-bio run`, or rerun it") from None
             if isinstance(data, dict) and isinstance(data.get("protocol"), str):
-                return data["protocol"]
+                protocol = data["protocol"]
+                if protocol not in list_analyses() and protocol.isidentifier():
+                    raise PinglabError(f"protocol '{protocol}' has no analysis script "
+                                       f"(analysis/{protocol}.py). Fix: use folders of a protocol with one: "
+                                       f"{', '.join(list_analyses()) or 'none'}")
+                if protocol not in list_analyses():
+                    raise PinglabError(
+                        f"{path} names the protocol {printable(repr(protocol))}, which is not an analysis "
+                        f"script of the catalogue ({', '.join(list_analyses()) or 'none'}); run folders are "
+                        "data and never say which code runs. Fix: analyse folders of a catalogue protocol, "
+                        "or pass your own script with --analysis-script PATH")
+                return protocol
     raise PinglabError(f"{folder} has no run.json or protocol.json naming a protocol, so it is not a run "
                        "folder. Fix: pass folders written by `pinglab-bio run`")
+
+
+def _user_folders(run_dirs) -> list[Path]:
+    folders = [Path(d) for d in run_dirs]
+    if not folders:
+        raise PinglabError("no run folder given. Fix: pass at least one folder written by `pinglab-bio run`")
+    for folder in folders:
+        if not folder.is_dir():
+            raise PinglabError(f"run folder '{printable(folder)}' does not exist. Fix: pass a folder "
+                               "under runs/")
+    return folders
 
 
 def resolve_runs(run_dirs) -> tuple[str, list[Path]]:
@@ -71,8 +95,26 @@ def resolve_runs(run_dirs) -> tuple[str, list[Path]]:
     return names[0], run_dirs
 
 
-def load_analysis(protocol: str) -> ModuleType:
-    """Import ``analysis/<protocol>.py``; a one-line error lists the scripts there are."""
+def load_analysis(protocol: str, script: str | Path | None = None) -> ModuleType:
+    """Import the catalogue's ``analysis/<protocol>.py``, or ``script`` when the user named one.
+
+    Only a name the catalogue lists is imported (no paths, no ``..``); ``script`` is for a path
+    that a user typed (``pinglab-bio analyze --analysis-script PATH``), never for one read from
+    a run folder. A one-line error lists the scripts there are.
+    """
+    if script is not None:
+        path = Path(script)
+        if path.suffix != ".py" or not path.is_file():
+            raise PinglabError(f"--analysis-script {str(script)!r} is not a .py file. Fix: pass the path of "
+                               "an analysis script (see analysis/README.md)")
+        module = import_script(path, f"pinglab_analysis_user_{path.stem}")
+        if not callable(getattr(module, "analyze", None)):
+            raise PinglabError(f"analysis script {path} has no analyze(run_dirs, workdir). Fix: define it "
+                               "(see analysis/README.md)")
+        return module
+    if protocol not in list_analyses():
+        raise PinglabError(f"protocol {printable(repr(protocol))} has no analysis script in the catalogue. "
+                           f"Fix: use folders of a protocol with one: {', '.join(list_analyses()) or 'none'}")
     path = find_analysis(protocol)
     if path is None:
         raise PinglabError(f"protocol '{protocol}' has no analysis script (analysis/{protocol}.py). Fix: use "
@@ -117,12 +159,20 @@ def jsonable(value):
     return value
 
 
-def analyze(run_dirs, fmt: str = "html") -> tuple[str, str, dict]:
-    """Analyse run folders; return ``(protocol, rendered text, numbers)``."""
+def analyze(run_dirs, fmt: str = "html", script: str | Path | None = None) -> tuple[str, str, dict]:
+    """Analyse run folders; return ``(protocol, rendered text, numbers)``.
+
+    The script is the catalogue's ``analysis/<protocol>.py`` of the folders' protocol, or
+    ``script`` (a path the user typed). Nothing a run folder names is ever imported.
+    """
     if fmt not in FORMATS:
         raise PinglabError(f"unknown format '{fmt}'. Fix: use one of {', '.join(FORMATS)}")
-    protocol, folders = resolve_runs(run_dirs)
-    module = load_analysis(protocol)
+    if script is not None:
+        folders = _user_folders(run_dirs)
+        protocol = Path(script).stem
+    else:
+        protocol, folders = resolve_runs(run_dirs)
+    module = load_analysis(protocol, script)
     with tempfile.TemporaryDirectory(prefix="pinglab-analyze-") as workdir:
         result = module.analyze(folders, Path(workdir))
         for key in ("title", "numbers", "sections"):
@@ -189,63 +239,83 @@ def run_measures(result, *, vr_pairs: int | None = None, vr_seed: int = 0, with_
 
 
 def run_figures_full(result, arrays: dict, numbers: dict, workdir: Path, stem: str, label: str) -> list:
-    """Raster, rates, spectra (Welch and multitaper with peaks), spectrogram, Van Rossum by class.
+    """Raster and rates (one panel per population), spectra (Welch and multitaper with the peak
+    and its harmonics), spectrogram, Van Rossum by class.
 
-    Returns ``[(path, caption), ...]``.
+    Returns ``[(path, caption), ...]``; each caption says what the figure shows and its window.
     """
     from ..report.figures import (
-        draw_rates,
-        new_figure,
+        harmonics,
         population_colors,
         population_key,
         population_label,
         raster,
+        rates_panels,
         save_figure,
         spectra_figure,
         spectrogram_figure,
+        subsampling_text,
         van_rossum_figure,
     )
-
     workdir = Path(workdir)
     out = []
     pops = list(arrays["rates"])
     colors = population_colors(pops)
     t_stop = float(result.block.segments[0].t_stop.rescale(pq.s))
     window = (max(0.0, t_stop - 0.3), t_stop)
-    shown = " and ".join(population_label(p) for p in pops)
-    for name in ("raster", "rates"):
-        fig, ax = new_figure()
-        if name == "rates":
-            draw_rates(ax, arrays["rates"], window)
-        else:
-            raster(result, ax=ax, window_s=window)
-        what = f"spike raster ({population_key(pops)})" if name == "raster" else "population rates"
-        ax.set_title(f"{label}: {what}", fontsize=10)
-        out.append((save_figure(fig, workdir / f"{stem}_{name}.png"),
-                    f"{label}: {f'raster, {shown} marked' if name == 'raster' else 'population rates'} "
-                    f"(last {window[1] - window[0]:.1f} s)"))
+    a, b = numbers["analysis_t_start_s"], numbers["analysis_t_stop_s"]
+    analysis = f"analysis window {a * 1e3:g}–{b * 1e3:g} ms"
+    shown = f"{window[0] * 1e3:g}–{window[1] * 1e3:g} ms"
+    sizes = {p: int(result.info["populations"][p]) for p in pops}
+    fig = raster(result, window_s=window)
+    fig.suptitle(f"{label}: spike raster", fontsize=10)
+    out.append((save_figure(fig, workdir / f"{stem}_raster.png"),
+                f"{label}: spike raster, {shown}, one panel per population ({population_key(pops)}), true "
+                f"neuron indices; {subsampling_text(sizes, 400)}. Measures use the {analysis}."))
+    fig = rates_panels(arrays["rates"], window)
+    fig.suptitle(f"{label}: population rates", fontsize=10)
+    out.append((save_figure(fig, workdir / f"{stem}_rates.png"),
+                f"{label}: population rates (Hz, {numbers['rate_bin_ms']:g} ms bins), {shown}, each "
+                f"population on its own axis. Measures use the {analysis}."))
     spectra, peaks = {}, {}
     for pop, (f, p) in arrays["welch"].items():
-        spectra[f"{pop} Welch"] = (f.magnitude, p.magnitude, colors[pop], "-")
+        spectra[f"{population_label(pop)} Welch"] = (f.magnitude, p.magnitude, colors[pop], "-")
     for pop, (f, p) in arrays["multitaper"].items():
-        spectra[f"{pop} multitaper"] = (f.magnitude, p.magnitude, colors[pop], ":")
-    peaks["peak"] = numbers["gamma_peak_hz"]
-    fig = spectra_figure(spectra, peaks, f"{label}: PSD of the population rates")
+        spectra[f"{population_label(pop)} multitaper"] = (f.magnitude, p.magnitude, colors[pop], ":")
+    peak = numbers["gamma_peak_hz"]
+    peaks["peak"] = peak
+    fig = spectra_figure(spectra, peaks, f"{label}: PSD of the population rates", harmonics_of=peak)
+    harm = ", ".join(f"{k}f {f:.0f} Hz" for k, f in harmonics(peak))
     out.append((save_figure(fig, workdir / f"{stem}_psd.png"),
-                f"{label}: Welch (solid) and multitaper (dotted) PSD, gamma peak marked"))
+                f"{label}: Welch (solid) and multitaper (dotted) PSD of each population rate over the "
+                f"{analysis}; gamma band 30–100 Hz shaded, peak {peak:.1f} Hz dashed"
+                + (f", harmonics dotted ({harm})" if harm else "")
+                + ". The gamma power share counts all power in 30–100 Hz, the 2nd harmonic included where it "
+                  "falls below 100 Hz."))
     rhythm = numbers["rhythm_population"]
     sig = arrays["rates"][rhythm]
     fig = spectrogram_figure(sig.magnitude.reshape(-1), float(sig.sampling_rate.rescale(pq.Hz)),
                              float(sig.t_start.rescale(pq.s)), f"{label}: spectrogram of the {rhythm} rate")
     out.append((save_figure(fig, workdir / f"{stem}_spectrogram.png"),
-                f"{label}: spectrogram of the {rhythm} population rate"))
+                f"{label}: spectrogram of the {rhythm} population rate over the {analysis} (0.2 s Hann "
+                "windows, 90 % overlap); dotted lines at 30 and 100 Hz"))
     if "van_rossum" in arrays:
         vr = numbers["van_rossum"]
         fig = van_rossum_figure(arrays["van_rossum"], f"{label}: Van Rossum distance by pair class "
                                 f"(τ {vr['time_constant_ms']:g} ms)")
         out.append((save_figure(fig, workdir / f"{stem}_vanrossum.png"),
-                    f"{label}: Van Rossum distances by pair class, Kruskal–Wallis p = {vr['kruskal_p']:.3g}"))
+                    f"{label}: distributions of the Van Rossum distance (τ {vr['time_constant_ms']:g} ms) "
+                    f"of neuron pairs by class over the {analysis}; Kruskal–Wallis p "
+                    f"{_p_text(vr['kruskal_p'])}"))
     return out
+
+
+def _p_text(p) -> str:
+    """"= 0.012" or "< 1e-300" (a p-value that underflowed): the relation and the value."""
+    from ..report.metrics import format_p
+
+    text = format_p(p)
+    return text if text.startswith("<") else f"= {text}"
 
 
 # ------------------------------------------------------------------------------------------
@@ -258,6 +328,7 @@ def single_runs_report(run_dirs, workdir: Path, title_prefix: str) -> dict:
     from ..measures import gamma_peak
     from ..report.figures import population_colors, save_figure, spectra_figure
     from ..report.html import figure_tag, model_section, provenance_section, table
+    from ..report.metrics import column_label
     from ..runs.result import load_run
 
     folders = [f for d in run_dirs for f in point_folders(d)]
@@ -294,17 +365,39 @@ def single_runs_report(run_dirs, workdir: Path, title_prefix: str) -> dict:
         fig = save_figure(spectra_figure(spectra, peaks, "Welch PSD averaged over runs"),
                           workdir / "mean_psd.png")
         out["mean_over_runs"] = dict(zip(keys[1:], mean_row[1:], strict=True))
-        sections.insert(0, ("Runs side by side", table(rows + [mean_row], keys)
-                            + figure_tag(fig, "Welch PSD averaged over the runs (seeds)")))
+        sections.insert(0, ("Runs side by side", table(rows + [mean_row], [column_label(k) for k in keys])
+                            + _column_notes(keys[1:])
+                            + figure_tag(fig, "Welch PSD of the rhythm population averaged over the runs "
+                                              "(seeds), each over its analysis window; gamma band shaded")))
     sections.append(("Model", model_section(results[0].info)))
     sections.append(("Provenance", provenance_section([r.info for r in results], folders)))
     return {"title": f"{title_prefix}: {results[0].info['model']['name']}", "numbers": out,
             "sections": sections}
 
 
+def _column_notes(keys) -> str:
+    """A collapsible table of what each column means: label, unit and meaning from the metric
+    registry, with the population left out (the table has a row per population)."""
+    import re
+
+    from ..report.html import table
+    from ..report.metrics import metric_info
+
+    rows = []
+    for key in keys:
+        m = metric_info(key, lambda p: "")
+        if m is not None:
+            label, meaning = m.label.strip(), re.sub(r"\s+", " ", m.meaning)
+            if all(r[0] != label for r in rows):
+                rows.append((label, m.unit or "–", meaning))
+    return (f"<details><summary>what the columns mean</summary>{table(rows, ['column', 'unit', 'meaning'])}"
+            "</details>")
+
+
 def _run_tables(numbers: dict, populations: list) -> str:
     from ..report.figures import population_label
-    from ..report.html import table
+    from ..report.html import escape, table
+    from ..report.metrics import GAMMA_SHARE_NOTE
 
     rows = []
     for pop in populations:
@@ -312,42 +405,61 @@ def _run_tables(numbers: dict, populations: list) -> str:
         rows.append([population_label(pop), numbers[f"rate_{pop}_hz"], numbers[f"cv_isi_{pop}"],
                      numbers[f"lv_isi_{pop}"], numbers[f"fraction_active_{pop}"], numbers[f"synchrony_{pop}"],
                      numbers[f"sttc_{pop}"], w["peak_hz"], w["power_share"], w["q_factor"], mt["peak_hz"]])
-    html = table(rows, ["population", "rate (Hz)", "CV ISI", "LV ISI", "fraction active", "synchrony",
-                        "STTC (±5 ms)", "Welch peak (Hz)", "gamma share", "Q", "multitaper peak (Hz)"])
+    a, b = numbers["analysis_t_start_s"], numbers["analysis_t_stop_s"]
+    html = (f"<p>Analysis window {a * 1e3:g}–{b * 1e3:g} ms (the transient before it is left out), dt "
+            f"{numbers['dt_ms']:g} ms, population rates in {numbers['rate_bin_ms']:g} ms bins; gamma peak "
+            f"{numbers['gamma_peak_hz']:.2f} Hz of the {population_label(numbers['rhythm_population'])} "
+            "rate, "
+            f"prominence {numbers['gamma_prominence']:.4g}× (peak over the median PSD in 5–150 Hz).</p>")
+    html += table(rows, ["population", "rate (Hz)", "CV ISI", "LV ISI", "fraction active", "synchrony",
+                         "STTC (±5 ms)", "Welch peak (Hz)", "gamma share", "Q", "multitaper peak (Hz)"])
+    keys = [f"{k}_{populations[0]}" for k in ("cv_isi", "lv_isi", "fraction_active", "synchrony", "sttc")]
+    html += _column_notes([f"rate_{populations[0]}_hz"] + keys
+                          + ["gamma_peak_hz", "gamma_power_share", "gamma_q_factor"])
+    html += f"<p class='note'>{escape(GAMMA_SHARE_NOTE)}</p>"
     if "ei_lag" in numbers:
         exc, inh = (population_label(p) for p in numbers["ei_populations"])
         lag, part = numbers["ei_lag"], numbers[f"{numbers['ei_populations'][0]}_fraction_per_cycle"]
         html += table([[lag["lag_ms"], lag["phase"], part["mean"], part["n_cycles"]]],
                       [f"{exc}→{inh} lag (ms)", "lag (cycles)", f"{exc} cells firing per cycle", "cycles"])
+        html += (f"<p class='note'>{exc}→{inh} lag: time of the peak of the cross-correlation of the two "
+                 f"population rates within ±½ period (positive: {inh} after {exc}). Cells firing per cycle: "
+                 f"fraction of {exc} cells with a spike in a cycle, cycles cut at troughs of the {inh} "
+                 "rate.</p>")
     if "van_rossum" in numbers:
         vr = numbers["van_rossum"]
         html += table([[cls, c["n_pairs"], c["median"], c["mean"], c["q25"], c["q75"]]
                        for cls, c in vr["classes"].items()],
                       [f"pair class (VR τ {vr['time_constant_ms']:g} ms, {vr['method']})", "pairs", "median",
                        "mean", "q25", "q75"])
-        html += (f"<p>Kruskal–Wallis across E–E, E–I, I–I: H = {vr['kruskal_h']:.4g}, "
-                 f"p = {vr['kruskal_p']:.3g}</p>")
+        html += (f"<p>Van Rossum distance (dimensionless; one spike against an empty train is 1). "
+                 f"Kruskal–Wallis across E–E, E–I, I–I: H = {vr['kruskal_h']:.4g}, "
+                 f"p {escape(_p_text(vr['kruskal_p']))}</p>")
     return html
 
 
 def sweep_report(run_dirs, workdir: Path, *, x_of, group_of=None, xlabel: str, title: str,
-                 panels=None) -> dict:
+                 panels=None, references=None) -> dict:
     """Side-by-side report of a sweep: one row per parameter value (mean ± sd over seeds), metric
     against parameter, spectra averaged over seeds per value.
 
     ``x_of(info) -> float`` reads the swept value from a point's run.json; ``group_of(info)``
     names a condition (e.g. with and without E→I) or is None. ``panels`` is
-    ``[(metric, ylabel), ...]`` (default: the gamma peak and each population's rate). The table and figure are
-    those of a sweep's own summary (:func:`~.sweep_summary.seed_means`,
-    :func:`~.sweep_summary.sweep_figure`), on the measures at level ``"sweep"``.
+    ``[(metric, ylabel), ...]`` (default: the gamma peak and each population's rate);
+    ``references`` is ``{metric: (xs, ys, label)}``, published values drawn beside that
+    metric's panel. The table and figure are those of a sweep's own summary
+    (:func:`~.sweep_summary.seed_means`, :func:`~.sweep_summary.sweep_figure`), on the measures at
+    level ``"sweep"``. Rows are in increasing parameter value; "± sd" appears only where two or
+    more seeds were averaged.
     """
     import matplotlib
 
     from ..measures import gamma_peak
     from ..report.figures import save_figure, spectra_figure
     from ..report.html import figure_tag, model_section, provenance_section, table
+    from ..report.metrics import GAMMA_SHARE_NOTE, column_label, format_mean_sd, format_value
     from ..runs.result import load_run
-    from .sweep_summary import default_panels, seed_means, sweep_figure
+    from .sweep_summary import default_panels, reference_table, seed_means, sweep_figure
 
     folders = [f for d in run_dirs for f in point_folders(d)]
     rows, infos, spectra = [], [], {}
@@ -362,37 +474,57 @@ def sweep_report(run_dirs, workdir: Path, *, x_of, group_of=None, xlabel: str, t
         spectra.setdefault((group, x), []).append(arrays["welch"][numbers["rhythm_population"]])
     panels = default_panels(list(infos[0]["populations"])) if panels is None else panels
     metrics = list(dict.fromkeys([k for k, _ in panels] + ["gamma_power_share", "gamma_q_factor"]))
-    ordered = sorted(rows, key=lambda r: (str(r["group"]), r["x"]))
+    groups_seen = list(dict.fromkeys(r["group"] for r in rows))
+    ordered = sorted(rows, key=lambda r: (groups_seen.index(r["group"]), r["x"], r["seed"] or 0))
     summary_rows = seed_means(ordered, "x", group="group", keys=metrics)
     table_rows = []
+    many_groups = len(groups_seen) > 1
     for entry in summary_rows:
         g, x = entry["group"], entry["x"]
         f, mean, _ = mean_spectrum(spectra[(g, x)])
         entry["mean_spectrum_peak_hz"] = gamma_peak(f, mean)["peak_hz"]
-        table_rows.append([g, x, entry["n_seeds"]]
-                          + [f"{entry[k]:.3g} ± {entry.get(k + '_sd', 0.0):.2g}" if entry[k] is not None
-                             else "n/a" for k in metrics] + [entry["mean_spectrum_peak_hz"]])
+        table_rows.append(([g] if many_groups else []) + [format_value(x), entry["n_seeds"]]
+                          + [format_mean_sd(entry[k], entry.get(k + "_sd"), entry["n_seeds"])
+                             for k in metrics]
+                          + [format_value(entry["mean_spectrum_peak_hz"])])
+    refs = references or {}
     fig = sweep_figure(summary_rows, "x", panels, xlabel=xlabel, title=title, group="group",
-                       series_label=lambda g: str(g) or "runs")
+                       series_label=lambda g: str(g) or "this model", references=refs)
     fig_path = save_figure(fig, workdir / "sweep_metrics.png")
-    groups = list(dict.fromkeys(e["group"] for e in summary_rows))
     cmap = matplotlib.colormaps["viridis"]
     spec_lines = {}
     for j, entry in enumerate(summary_rows):
         g, x = entry["group"], entry["x"]
         f, mean, _ = mean_spectrum(spectra[(g, x)])
         color = cmap(j / max(1, len(summary_rows) - 1))
-        style = "-" if g == groups[0] else ":"
-        spec_lines[f"{g} {x:g}".strip()] = (f.magnitude, mean.magnitude, color, style)
+        style = "-" if g == groups_seen[0] else ":"
+        spec_lines[f"{g} {xlabel} {x:g}".strip()] = (f.magnitude, mean.magnitude, color, style)
     spec_fig = spectra_figure(spec_lines, {}, "Welch PSD of the rhythm population, mean over seeds")
     spec_path = save_figure(spec_fig, workdir / "sweep_spectra.png")
+    n_seeds = sorted({e["n_seeds"] for e in summary_rows})
+    seeds_text = (f"{n_seeds[0]} seed{'s' if n_seeds[0] > 1 else ''} per value" if len(n_seeds) == 1
+                  else f"{n_seeds[0]}–{n_seeds[-1]} seeds per value")
+    a, b = rows[0]["analysis_t_start_s"], rows[0]["analysis_t_stop_s"]
+    intro = (f"<p>{seeds_text}; each run measured over its analysis window ({a * 1e3:g}–{b * 1e3:g} ms for "
+             f"the first). Cells are the mean over seeds, ± the sample sd where there are two or more.</p>")
+    ref_html = "".join(reference_table(key, ref, xlabel) for key, ref in refs.items())
+    header = (["condition"] if many_groups else []) + [xlabel, "seeds"] + [column_label(k) for k in metrics] \
+        + ["peak of mean PSD (Hz)"]
+    what = " and ".join(ylabel for _, ylabel in panels)
+    ref_note = "; the published reference in grey (open squares)" if refs else ""
+    every = [([r["group"]] if many_groups else []) + [r["folder"], format_value(r["x"]), r["seed"]]
+             + [r.get(k) for k in metrics] for r in ordered]
     sections = [
-        ("Sweep side by side (mean ± sd over seeds)",
-         table(table_rows, ["condition", xlabel, "seeds"] + metrics + ["peak of mean spectrum (Hz)"])
-         + figure_tag(fig_path, f"{title}: metric against parameter")
-         + figure_tag(spec_path, "spectra averaged over seeds, one line per parameter value")),
-        ("Every run", table([[r["folder"], r["group"], r["x"], r["seed"]] + [r.get(k) for k in metrics]
-                             for r in rows], ["run", "condition", xlabel, "seed"] + metrics)),
+        ("Sweep side by side",
+         intro + table(table_rows, header) + _column_notes(metrics)
+         + f"<p class='note'>{GAMMA_SHARE_NOTE}</p>"
+         + figure_tag(fig_path, f"{what} against {xlabel}: mean over seeds, error bars ± sd where two or "
+                                f"more seeds{ref_note}")
+         + ref_html
+         + figure_tag(spec_path, "Welch PSD of the rhythm population's rate averaged over seeds, one line "
+                                 "per parameter value; gamma band shaded")),
+        ("Every run", table(every, (["condition"] if many_groups else []) + ["run", xlabel, "seed"]
+                            + [column_label(k) for k in metrics])),
         ("Model", model_section(infos[0])),
         ("Provenance", provenance_section(infos, folders)),
     ]

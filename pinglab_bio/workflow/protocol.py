@@ -26,8 +26,11 @@ same status.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -46,12 +49,13 @@ from ..errors import (
     EXIT_USAGE,
     PinglabError,
     SettingsError,
+    printable,
     quiet_dependency_warnings,
 )
-from ..model.spec import check_run_settings, load_model
+from ..model.spec import check_run_settings, check_seed, load_model
 from ..paths import find_protocol, import_script, list_protocols
 from ..provenance import short_hash
-from ..runs.folder import atomic_run_dir, write_json
+from ..runs.folder import atomic_run_dir, final_of, write_json
 from ..runs.result import default_run_dir
 from ..units import parse_quantity
 
@@ -163,6 +167,8 @@ def protocol_parser(module: ModuleType, prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a model entry, e.g. --set tau_gaba=12ms --set exc_to_inh=off")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
+    parser.add_argument("--allow-large", dest="allow_large", action="store_true",
+                        help="run even past the step and memory limits (see docs/readme/safety.md)")
     return parser
 
 
@@ -185,10 +191,27 @@ def parse_protocol_args(module: ModuleType, argv, prog: str) -> tuple[dict, dict
         raw = getattr(ns, name)
         params[name] = param.parse(name, param.default if raw is None else raw)
     params["overrides"] = parse_overrides(ns.overrides)
-    if "model" in params:
-        params["model_spec"] = load_model(params["model"], params["overrides"])
+    if "seed" in params:
+        params["seed"] = check_seed(params["seed"])
     if "dt" in params and "duration" in params:
         check_run_settings(params["dt"], params["duration"])
+    if "model" in params:
+        params["model_spec"] = load_model(params["model"], params["overrides"])
+    params["allow_large"] = bool(ns.allow_large)
+    if "model_spec" in params and "dt" in params and "duration" in params:
+        from ..runs.result import check_analysis_window
+        from ..sim.estimate import check_run_size, estimate_run
+
+        dt_q, dur_q = check_run_settings(params["dt"], params["duration"])
+        if "transient" in params:
+            if not 0 <= float(params["transient"]) < float(dur_q):
+                raise SettingsError(f"--transient {params['transient']} must lie in [0, --duration "
+                                    f"{params['duration']}). Fix: use a shorter --transient or a longer "
+                                    "--duration")
+            check_analysis_window(dt_q, dur_q, params["transient"])
+        check_run_size(estimate_run(params["model_spec"], dt=dt_q, duration=dur_q,
+                                    portable=bool(params.get("portable_random"))),
+                       allow_large=params["allow_large"])
     if "device" in params:
         from ..sim.devices import check_device
 
@@ -211,7 +234,8 @@ def run_protocol(module: ModuleType, params: dict, *, out=None, quiet: bool = Fa
                                                    runs_root)
     log = (lambda *a, **k: None) if quiet else (lambda *a, **k: print(*a, file=sys.stderr, **k))
     started = time.perf_counter()
-    with atomic_run_dir(folder) as tmp:
+    with atomic_run_dir(folder, unique=not out) as tmp:  # a default name never collides
+        folder = final_of(tmp) or folder
         returned = module.run(params, tmp, log=log) or {}
         write_json(tmp / "protocol.json", {"protocol": name, "parameters": _json_params(params),
                                            "wall_time_s": time.perf_counter() - started,
@@ -254,15 +278,29 @@ def run_from_argv(protocol: str, argv, *, prog_prefix: str = "pinglab-bio run") 
     return EXIT_OK
 
 
+class _Interrupts:
+    """What the command's SIGINT handler saw."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, signum, frame):
+        self.count += 1
+        raise KeyboardInterrupt
+
+
 @contextmanager
 def command_session():
     """Process-wide settings of one command, put back as they were when the block ends.
 
     Inside the block: Python's own exception hook (Brian2 installs one that prints a
     bug-report banner; a command reports its own errors), no deprecation notes of Brian2's
-    dependencies, and Brian2's console log at ``WARNING``.
+    dependencies, Brian2's console log at ``WARNING``, and a SIGINT handler that raises
+    ``KeyboardInterrupt`` at once (Brian2's own handler only asks a running simulation to stop
+    early, which would leave a shortened run to be saved). Yields what the handler counted.
     """
     hook = sys.excepthook
+    interrupts = _Interrupts()
     with warnings.catch_warnings():
         import brian2
         import elephant  # noqa: F401  (before our filters: it puts 'once' for UserWarning in front)
@@ -270,14 +308,53 @@ def command_session():
         sys.excepthook = sys.__excepthook__
         handler = brian2.BrianLogger.console_handler
         level = handler.level
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.getsignal(signal.SIGINT) if main_thread else None
+        if main_thread:
+            signal.signal(signal.SIGINT, interrupts)
         with quiet_dependency_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             handler.setLevel("WARNING")
             try:
-                yield
+                yield interrupts
             finally:
+                if main_thread:
+                    signal.signal(signal.SIGINT, previous)
                 handler.setLevel(level)
                 sys.excepthook = hook
+
+
+def _quiet_brian2_cleanup():
+    """After a failure, Brian2 objects that were created but never run are deleted; each would log an
+    ``unused_brian_object`` warning after the one-line error. Keep them off the console."""
+    import brian2
+
+    brian2.BrianLogger.console_handler.setLevel("ERROR")
+
+
+_INTERRUPTED = "interrupted: nothing unfinished was saved (finished sweep points are kept)"
+
+
+def _attempt(command: Callable[[], int], interrupts) -> tuple[int, str | None]:
+    try:
+        return command(), None
+    except KeyboardInterrupt:
+        _quiet_brian2_cleanup()
+        return EXIT_INTERRUPTED, _INTERRUPTED
+    except PinglabError as err:
+        _quiet_brian2_cleanup()
+        if interrupts.count:  # a Ctrl-C that a dependency turned into an error is still a Ctrl-C
+            return EXIT_INTERRUPTED, _INTERRUPTED
+        return EXIT_USAGE, f"error: {err.cli_message or err}"  # the flags' wording, not the API's
+    except Exception as err:  # anything unforeseen still ends in one line
+        _quiet_brian2_cleanup()
+        if interrupts.count:
+            return EXIT_INTERRUPTED, _INTERRUPTED
+        if os.environ.get("PINGLAB_BIO_DEBUG"):
+            traceback.print_exc()
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        return EXIT_FAILURE, (f"error: unexpected {type(err).__name__}: {printable(first)} (set "
+                              "PINGLAB_BIO_DEBUG=1 for the traceback)")
 
 
 def run_command(command: Callable[[], int]) -> int:
@@ -288,26 +365,20 @@ def run_command(command: Callable[[], int]) -> int:
     int
         What ``command`` returned; :data:`~pinglab_bio.errors.EXIT_USAGE` after a
         :class:`PinglabError` (printed as ``error: <message>``),
-        :data:`~pinglab_bio.errors.EXIT_INTERRUPTED` after Ctrl-C, and
-        :data:`~pinglab_bio.errors.EXIT_FAILURE` after anything unforeseen (its traceback is
-        printed only when ``PINGLAB_BIO_DEBUG`` is set).
+        :data:`~pinglab_bio.errors.EXIT_INTERRUPTED` after Ctrl-C (also when a dependency turned
+        the Ctrl-C into an error of its own), and :data:`~pinglab_bio.errors.EXIT_FAILURE` after
+        anything unforeseen (its traceback is printed only when ``PINGLAB_BIO_DEBUG`` is set).
     """
     try:
-        with command_session():
-            return command()
-    except PinglabError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted: no run folder was left behind", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as err:  # anything unforeseen still ends in one line
-        if os.environ.get("PINGLAB_BIO_DEBUG"):
-            traceback.print_exc()
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        print(f"error: unexpected {type(err).__name__}: {first} (set PINGLAB_BIO_DEBUG=1 for the "
-              "traceback)", file=sys.stderr)
-        return EXIT_FAILURE
+        with command_session() as interrupts:
+            status, message = _attempt(command, interrupts)
+            if message is not None:
+                gc.collect()  # the failed command's Brian2 objects go now, while their warnings are off
+    except KeyboardInterrupt:  # a Ctrl-C while the session itself started or ended
+        status, message = EXIT_INTERRUPTED, "interrupted: nothing unfinished was saved"
+    if message is not None:
+        print(message, file=sys.stderr)
+    return status
 
 
 def main(path_or_name, argv=None) -> int:
@@ -355,7 +426,8 @@ def simulation_parameters(*, model="ping_coba", dt="0.1 ms", duration="1 s", see
 def simulate_kwargs(params: dict) -> dict:
     """The keyword arguments of :func:`pinglab_bio.simulate` taken from protocol parameters."""
     kwargs = {key: params[key] for key in ("dt", "duration", "seed", "device", "target", "transient")}
-    kwargs.update({key: params[key] for key in ("threads", "portable_random") if key in params})
+    kwargs.update({key: params[key] for key in ("threads", "portable_random", "allow_large")
+                   if key in params})
     return kwargs
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ["write_table", "summarize_sweep", "seed_means", "sweep_figure", "row_populations", "mean_keys",
-           "default_panels", "MEAN_KEYS"]
+           "default_panels", "MEAN_KEYS", "csv_value", "x_sort_key", "summary_table", "reference_table"]
 
 #: Metrics averaged over seeds; ``{}`` stands for each population of the rows, in their order.
 MEAN_KEYS = ("gamma_peak_hz", "gamma_power_share", "gamma_prominence", "rate_{}_hz", "synchrony_{}")
@@ -41,13 +42,35 @@ def default_panels(populations) -> list[tuple[str, str]]:
                                                      for p in populations]
 
 
+def csv_value(value):
+    """A value as a CSV cell: floats to 12 significant digits, so that a value computed as
+    4.500000000000001 is written 4.5 (12 digits keep far more than any measure resolves)."""
+    if isinstance(value, (float, np.floating)) and not isinstance(value, bool):
+        return f"{float(value):.12g}"
+    return value
+
+
 def write_table(rows: list[dict], path: Path):
-    """Write rows (dicts) as CSV, columns in first-seen order."""
+    """Write rows (dicts) as CSV, columns in first-seen order, floats by :func:`csv_value`."""
     columns = list(dict.fromkeys(key for row in rows for key in row))
     with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: csv_value(v) for k, v in row.items()} for row in rows)
+
+
+_LEADING_NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
+
+
+def x_sort_key(value):
+    """Sort key of a swept value: numbers (and text starting with one, "4.5ms") by their value,
+    before other text; so 4.5, 6, 9, 12, 18 and not 12, 18, 4.5, 6, 9."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return (0, float(value), "")
+    match = _LEADING_NUMBER.match(str(value))
+    if match:
+        return (0, float(match.group(1)), str(value))
+    return (1, 0.0, str(value))
 
 
 def _finite(value) -> bool:
@@ -72,12 +95,15 @@ def seed_means(rows: list[dict], x: str, *, group: str | None = None, keys=None)
     Returns
     -------
     list of dict
-        In first-seen order of (group, x): ``{group: g, x: value, "n_seeds": n, key: mean, ...}``,
+        Groups in first-seen order, values in increasing order within each (numerically, see
+        :func:`x_sort_key`): ``{group: g, x: value, "n_seeds": n, key: mean, ...}``,
         with ``key + "_sd"`` (sample sd, ddof 1) where two or more seeds have a finite value.
         A mean is over the finite values; None where there is none.
     """
     keys = mean_keys(row_populations(rows)) if keys is None else keys
     pairs = list(dict.fromkeys((r.get(group) if group else None, r[x]) for r in rows))
+    groups = list(dict.fromkeys(g for g, _ in pairs))
+    pairs.sort(key=lambda p: (groups.index(p[0]), x_sort_key(p[1])))
     table = []
     for g, xv in pairs:
         members = [r for r in rows if r[x] == xv and (group is None or r.get(group) == g)]
@@ -92,12 +118,14 @@ def seed_means(rows: list[dict], x: str, *, group: str | None = None, keys=None)
 
 
 def sweep_figure(table: list[dict], x: str, panels, *, xlabel: str, title: str, group: str | None = None,
-                 series_label=None):
+                 series_label=None, references: dict | None = None):
     """Metric against the swept value, mean ± sd over seeds, one line per group, one panel per metric.
 
     ``table`` is the output of :func:`seed_means`; ``panels`` is ``[(metric, ylabel), ...]``;
-    ``series_label(g)`` names a group's line in the legend (default: the group's value).
-    Returns the :class:`matplotlib.figure.Figure`.
+    ``series_label(g)`` names a group's line in the legend (default: the group's value);
+    ``references`` is ``{metric: (xs, ys, label)}``, a published curve drawn on that metric's
+    panel. Points with one seed have no error bar. Returns the
+    :class:`matplotlib.figure.Figure`.
     """
     from ..report.figures import metric_figure
 
@@ -110,21 +138,52 @@ def sweep_figure(table: list[dict], x: str, panels, *, xlabel: str, title: str, 
             sel = [r for r in table if group is None or r[group] == g]
             series[label_of(g)] = ([r[x] for r in sel],
                                    [r[key] if r.get(key) is not None else float("nan") for r in sel],
-                                   [r.get(key + "_sd", 0.0) for r in sel], None)
+                                   [r.get(key + "_sd") for r in sel], None)
         fig_panels.append((ylabel, series))
-    return metric_figure(fig_panels, xlabel, title, legend=bool(group))
+    keys = [k for k, _ in panels]
+    refs = {keys.index(k): ref for k, ref in (references or {}).items() if k in keys}
+    return metric_figure(fig_panels, xlabel, title, legend=bool(group) or bool(refs) or None, references=refs)
+
+
+def summary_table(summary: list[dict], x: str, keys, *, xlabel: str, group: str | None = None) -> str:
+    """HTML table of :func:`seed_means` rows: the swept value, the seeds, then each metric as
+    "mean ± sd" (the mean alone with one seed), headers with units from the metric registry."""
+    from ..report.html import table
+    from ..report.metrics import column_label, format_mean_sd, format_value
+
+    header = ([group] if group else []) + [xlabel, "seeds"] + [column_label(k) for k in keys]
+    rows = [([r.get(group)] if group else []) + [format_value(r[x]), r["n_seeds"]]
+            + [format_mean_sd(r.get(k), r.get(k + "_sd"), r["n_seeds"]) for k in keys] for r in summary]
+    return table(rows, header)
+
+
+def reference_table(key: str, reference, xlabel: str) -> str:
+    """HTML table of a published curve ``(xs, ys, label)`` for ``key``, with its source."""
+    from ..report.html import escape, table
+    from ..report.metrics import column_label, format_value
+
+    xs, ys, label = reference[:3]
+    source = getattr(reference, "source", "") or label
+    return (f"<p class='note'>Reference ({escape(source)}):</p>"
+            + table([[format_value(v) for v in xs], [format_value(v) for v in ys]], None)
+            .replace("<tr><td>", f"<tr><th>{escape(xlabel)}</th><td>", 1)
+            .replace("</tr><tr><td>", f"</tr><tr><th>{escape(column_label(key))}</th><td>", 1))
 
 
 def summarize_sweep(rows: list[dict], x: str, out: Path, *, xlabel: str, title: str,
-                    group: str | None = None, panels=None) -> dict:
+                    group: str | None = None, panels=None, references: dict | None = None) -> dict:
     """Write results.csv (every run), summary.csv (means over seeds), figures/sweep.png and report.html.
 
-    ``panels`` is ``[(metric, ylabel), ...]``, by default :func:`default_panels` of the rows.
+    ``panels`` is ``[(metric, ylabel), ...]``, by default :func:`default_panels` of the rows;
+    ``references`` is ``{metric: (xs, ys, label)}``, published values drawn and tabled beside
+    that metric.
 
-    Returns ``{"table": the mean-over-seeds rows, "figures": ["figures/sweep.png"]}``.
+    Returns ``{"table": the mean-over-seeds rows, "figures": ["figures/sweep.png"],
+    "report": "report.html"}`` (paths relative to ``out``).
     """
     from ..report.figures import save_figure
-    from ..report.html import figure_tag, html_page, table
+    from ..report.html import figure_tag, html_page
+    from ..report.metrics import GAMMA_SHARE_NOTE
 
     out = Path(out)
     write_table(rows, out / "results.csv")
@@ -132,13 +191,28 @@ def summarize_sweep(rows: list[dict], x: str, out: Path, *, xlabel: str, title: 
     panels = default_panels(row_populations(rows)) if panels is None else panels
     write_table(summary, out / "summary.csv")
     fig = sweep_figure(summary, x, panels, xlabel=xlabel, title=title, group=group,
-                       series_label=lambda g: f"{group} {g}" if group and g is not None else None)
+                       series_label=lambda g: f"{group} {g}" if group and g is not None else "this model",
+                       references=references)
     path = save_figure(fig, out / "figures" / "sweep.png")
-    columns = list(summary[0])
+    keys = mean_keys(row_populations(rows))
+    n_seeds = sorted({r["n_seeds"] for r in summary})
+    seeds = f"{n_seeds[0]}" if len(n_seeds) == 1 else f"{n_seeds[0]}–{n_seeds[-1]}"
+    what = " and ".join(ylabel for _, ylabel in panels)
+    refs = references or {}
     page = html_page(title, [
-        ("Summary (mean over seeds)", table([[r.get(c) for c in columns] for r in summary], columns)),
-        ("Figure", figure_tag(path, title)),
-        ("Runs", "<p>One run folder per point under <code>points/</code>; every run in results.csv.</p>"),
+        ("Summary (mean over seeds)",
+         f"<p>{seeds} seed(s) per value; cells are the mean, ± the sample sd where two or more seeds were "
+         "averaged. Each run is measured over its analysis window (after the transient).</p>"
+         + summary_table(summary, x, keys, xlabel=xlabel, group=group)
+         + f"<p class='note'>{GAMMA_SHARE_NOTE}</p>"
+         + "".join(reference_table(k, ref, xlabel) for k, ref in refs.items())),
+        ("Figure", figure_tag(path, f"{what} against {xlabel}, mean over seeds (error bars ± sd where two or "
+                                    "more seeds)" + ("; published reference in grey, open squares"
+                                                     if refs else ""))),
+        ("Runs", "<p>One run folder per point under <code>points/</code>; every run in results.csv, the "
+                 "means in summary.csv. <code>pinglab-bio analyze</code> on this folder gives the full "
+                 "report "
+                 "(spectra per value, model, provenance).</p>"),
     ])
     (out / "report.html").write_text(page)
-    return {"table": summary, "figures": ["figures/sweep.png"]}
+    return {"table": summary, "figures": ["figures/sweep.png"], "report": "report.html"}

@@ -2,7 +2,11 @@
 
 A sweep is a list of :class:`Point` (model overrides + seed). :func:`run_points` runs the points
 that have no finished folder under ``out/points/<label>/`` yet, and never touches the ones that
-have (so an interrupted sweep resumes where it stopped).
+have (so an interrupted sweep resumes where it stopped). Every point folder is written
+atomically from a run that reached its end (an interrupted simulation raises
+:class:`~pinglab_bio.errors.RunInterrupted` and is never saved), the rows returned are read
+back from the point folders, and partial folders of killed runs are removed first (and named
+in the log).
 
 On standalone devices the points are grouped by what shapes the generated code: dt, sizes,
 connectivity, equations, delays (any override :func:`~pinglab_bio.sim.build.sweep_targets` calls
@@ -27,15 +31,15 @@ from pathlib import Path
 
 from ..errors import SettingsError
 from ..model.spec import ModelSpec, apply_overrides, parse_model
-from ..runs.folder import atomic_run_dir, read_json
+from ..runs.folder import atomic_run_dir, read_json, remove_stale_partials
 from ..runs.result import check_simulation, measure_run, simulate, structure_key, write_run
-from ..sim.session import open_session, read_monitors
+from ..sim.session import check_completed, open_session, read_monitors
 
 __all__ = ["Point", "run_points", "parse_grid", "grid_points",
-           "load_sweep_file", "point_done", "SIM_KEYS"]
+           "load_sweep_file", "point_done", "check_scheduler", "SIM_KEYS"]
 
 #: keyword arguments of :func:`pinglab_bio.simulate` a sweep passes through
-SIM_KEYS = ("dt", "duration", "transient", "device", "target", "threads", "portable_random")
+SIM_KEYS = ("dt", "duration", "transient", "device", "target", "threads", "portable_random", "allow_large")
 
 # One Brian2 device per process: Dask workers with several threads take turns.
 _SIMULATION_LOCK = threading.Lock()
@@ -99,7 +103,10 @@ def load_sweep_file(path) -> tuple[dict[str, list[str]], dict]:
     if not path.is_file():
         raise SettingsError(f"sweep file {str(path)!r} does not exist. Fix: pass the path of a .toml file")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise SettingsError(f"{path}: not a text file (not UTF-8), so not a TOML sweep file. Fix: pass the "
+                            "path of a .toml file") from None
     except tomllib.TOMLDecodeError as err:
         raise SettingsError(f"{path}: not valid TOML ({err}). Fix: correct the syntax at that line") from None
     unknown = set(raw) - {"grid", "settings"}
@@ -240,7 +247,8 @@ def _run_task_locked(task: dict) -> list[dict]:
     first = _spec_with(task["source"], task["path"], {**base, **points[0].overrides})
     spec, dt_q, dur_q, transient_q, seed = check_simulation(
         first, dt=sim["dt"], duration=sim["duration"], seed=points[0].seed, transient=sim["transient"],
-        device=sim["device"], target=sim["target"], threads=sim["threads"])
+        device=sim["device"], target=sim["target"], threads=sim["threads"],
+        portable_random=sim["portable_random"], allow_large=sim.get("allow_large", False))
     key = structure_key(first, dt_q, dur_q, portable=sim["portable_random"], sweepable=swept,
                         overrides={**base, **structural}) + f"|seed={seed}"
     with open_session(sim["device"], seed=seed, target=sim["target"], build_key=key, threads=sim["threads"],
@@ -257,6 +265,7 @@ def _run_task_locked(task: dict) -> list[dict]:
             t0 = time.perf_counter()
             session.run_binary(built.run_args({key_: point.overrides[key_] for key_ in swept}),
                                results=f"results-{point.label}")
+            check_completed(what=f"the simulation of point {point.label}")
             raw = read_monitors(built)
             run_s = time.perf_counter() - t0
             timings = {"build_s": build_s if k == 0 else 0.0, "compile_s": compile_s if k == 0 else 0.0,
@@ -310,7 +319,7 @@ def _tasks(spec: ModelSpec, points: list[Point], out: Path, sim: dict, protocol:
 
 def _sim_settings(sim_kwargs: dict) -> dict:
     sim = {"dt": "0.1 ms", "duration": "1 s", "transient": "100 ms", "device": "runtime",
-           "target": "numpy", "threads": None, "portable_random": False}
+           "target": "numpy", "threads": None, "portable_random": False, "allow_large": False}
     for key, value in sim_kwargs.items():
         if key == "seed":
             continue
@@ -343,6 +352,9 @@ def run_points(spec: ModelSpec, points: list[Point], out: Path, *, sim_kwargs: d
     """
     out = Path(out)
     sim = _sim_settings(sim_kwargs)
+    removed = remove_stale_partials(out / "points")
+    if removed:
+        log(f"removed {len(removed)} partial point folder(s) left by killed runs: {', '.join(removed)}")
     todo = [p for p in points if not point_done(out, p)]
     done = {p.label: _row(p, read_json(out / "points" / p.label / "metrics.json"))
             for p in points if p not in todo}
@@ -365,15 +377,49 @@ def run_points(spec: ModelSpec, points: list[Point], out: Path, *, sim_kwargs: d
             progress["n"] += 1
             rate = "  ".join(f"{pop.upper()} {row[f'rate_{pop}_hz']:.2f} Hz" for pop in spec.populations
                              if row.get(f"rate_{pop}_hz") is not None)
+            peak = row.get("gamma_peak_hz")
             log(f"[{progress['n']}/{len(points)}] {row['point']}: {rate}, peak "
-                f"{row['gamma_peak_hz']:.1f} Hz")
+                + (f"{peak:.1f} Hz" if peak is not None else "none"))
 
     if scheduler is None:
         for task in tasks:
             record(_run_task(task))
     elif tasks:
         _run_on_dask(tasks, scheduler, n_workers, record, log)
-    return [finished[p.label] for p in points]
+    # the table is rebuilt from what the point folders hold, not from what this process computed
+    return [_row(p, read_json(out / "points" / p.label / "metrics.json")) for p in points]
+
+
+_ADDRESS = re.compile(r"^(tcp|tls)://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
+
+
+def check_scheduler(scheduler: str | None) -> None:
+    """Check a ``--scheduler`` value before anything is written: ``None``/``"local"``, or the
+    address of a Dask scheduler that accepts a connection now.
+
+    Raises
+    ------
+    SettingsError
+        For a malformed address or one where nothing listens (one line, with the fix).
+    """
+    if scheduler in (None, "local") or str(scheduler).startswith(("inproc://", "ucx://")):
+        return
+    match = _ADDRESS.match(str(scheduler))
+    if not match:
+        raise SettingsError(f"--scheduler must be 'local', 'none' or an address like tcp://host:8786, got "
+                            f"{scheduler!r}. Fix: e.g. --scheduler tcp://127.0.0.1:8786")
+    host, port = match.group(2).strip("[]"), int(match.group(3))
+    if not 0 < port < 65536:
+        raise SettingsError(f"--scheduler {scheduler}: port {port} is not in 1…65535. "
+                            "Fix: e.g. --scheduler tcp://127.0.0.1:8786")
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            pass
+    except OSError as err:
+        raise SettingsError(f"cannot reach the Dask scheduler at {scheduler} ({err.strerror or err}). Fix: "
+                            "start one (dask scheduler) or leave out --scheduler") from None
 
 
 def _run_on_dask(tasks: list[dict], scheduler: str, workers: int, record, log):

@@ -10,9 +10,6 @@ from __future__ import annotations
 import gc
 from contextlib import contextmanager
 
-import brian2
-from brian2.devices.device import get_device, runtime_device
-
 from ...errors import DeviceError
 from .base import (
     PORTABLE_GCC_FLAGS,
@@ -86,6 +83,9 @@ def clock_arguments(dt) -> dict:
     brian2cuda's synapse templates (and brian2genn) read ``defaultclock`` directly, so there
     every object runs on the default clock, set to ``dt`` here (the device context restores it).
     """
+    import brian2
+    from brian2.devices.device import get_device
+
     current = type(get_device()).__name__
     if any(d.default_clock_device == current for d in REGISTRY.values()):
         brian2.defaultclock.dt = dt
@@ -112,6 +112,9 @@ def use_device(name: str = "runtime", *, target: str = "numpy", build_key: str =
         Compile without fast-math and fused multiply-add, so that generated C++ computes the same
         bits as numpy (see :data:`PORTABLE_GCC_FLAGS`).
     """
+    import brian2
+    from brian2.devices.device import get_device, runtime_device
+
     check_device(name, target, threads)
     device = lookup(name)
     if get_device() is not runtime_device:

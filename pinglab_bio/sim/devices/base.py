@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import brian2
-from brian2.devices.device import get_device, runtime_device, set_device
-
 from ...errors import DeviceError
 from . import probe
 
 __all__ = ["Device", "DeviceStatus", "DeviceSession", "PORTABLE_GCC_FLAGS", "build_folder", "claim_folder",
-           "preferences", "deactivate"]
+           "preferences", "deactivate", "stable_clock_order"]
 
 _MAX_SLOTS = 64
 
@@ -44,7 +42,7 @@ class DeviceStatus:
 
 def build_folder(device: str, build_key: str) -> str:
     """The hash naming a build folder: device, Brian2 version and the caller's key."""
-    text = f"{device}|brian2 {brian2.__version__}|{build_key}"
+    text = f"{device}|brian2 {probe.brian2_version()}|{build_key}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -69,6 +67,8 @@ def claim_folder(device: str, key: str) -> tuple[Path, object]:
 @contextmanager
 def preferences(values: dict):
     """Set Brian2 preferences for the block and restore them after."""
+    import brian2
+
     old = {key: brian2.prefs[key] for key in values}
     try:
         for key, value in values.items():
@@ -94,6 +94,9 @@ class Device:
     default_clock_device: str | None = None
     #: accepts ``--threads N``
     threads = False
+    #: what a first build compiles, and how long that took on the machines it was measured on
+    language = "C++"
+    first_compile = "about 10–20 s"
 
     def status(self, target: str = "numpy") -> DeviceStatus:
         raise NotImplementedError
@@ -104,6 +107,8 @@ class Device:
 
     def activate(self, build_dir: Path):
         """Make this the current Brian2 device, generating its project into ``build_dir``."""
+        from brian2.devices.device import set_device
+
         set_device(self.name, directory=str(build_dir), build_on_run=False)
 
     def finish(self, session: "DeviceSession"):
@@ -137,6 +142,8 @@ class DeviceSession:
         ``--portable-random`` only (every number drawn on the CPU from the seed).
         """
         if self.device.seeds_brian2:
+            import brian2
+
             brian2.seed(seed)
 
     def finish(self):
@@ -144,10 +151,22 @@ class DeviceSession:
         self.device.finish(self)
 
     def compile(self):
-        """Generate and compile the standalone project without running it."""
+        """Generate and compile the standalone project without running it.
+
+        An unchanged project compiles nothing: the generated files are written in a fixed order
+        (see :func:`stable_clock_order`), so ``make`` finds every object file up to date. Before a
+        first compile of a build folder (no binary yet) one line on stderr says that it is coming.
+        """
+        from brian2.devices.device import get_device
+
+        device = get_device()
+        stable_clock_order(device)
+        if self.build_dir is not None and not (Path(self.build_dir) / "main").is_file():
+            print(f"compiling {self.device.language} for this model (first run only; "
+                  f"{self.device.first_compile} on a few cores)", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         try:
-            get_device().build(directory=str(self.build_dir), compile=True, run=False, with_output=False)
+            device.build(directory=str(self.build_dir), compile=True, run=False, with_output=False)
         except RuntimeError as err:
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise DeviceError(f"{self.name} could not compile the generated project in {self.build_dir}: "
@@ -157,6 +176,8 @@ class DeviceSession:
 
     def run_binary(self, run_args: dict | None = None, results: str = "results"):
         """Run the compiled binary once; ``run_args`` maps ``group.var`` views to new values."""
+        from brian2.devices.device import get_device
+
         t0 = time.perf_counter()
         device = get_device()
         device.run(directory=str(self.build_dir), results_directory=results, with_output=False,
@@ -167,8 +188,67 @@ class DeviceSession:
             self.timers["loop_s"] = float(loop)  # the simulation loop alone, timed by the binary
 
 
+def stable_clock_order(device) -> None:
+    """Put the clock resets that Brian2 queues for ``main.cpp`` in one order, by clock name.
+
+    Brian2's standalone device resets each clock of a network (``timestep`` and ``t``) by
+    iterating over a set of Clock objects, whose order follows their memory addresses and so
+    changes from process to process. ``main.cpp`` then differs in the order of a few
+    independent assignments, and ``make`` recompiles and relinks it (about 2 s) although
+    nothing changed. Sorting each run of consecutive clock resets by clock name leaves the
+    program's meaning unchanged (each line sets a different variable) and makes the text stable;
+    so does sorting the clocks that a run adds without code (see :func:`_sorted_idle_clocks`).
+    """
+    queue = getattr(device, "main_queue", None)
+    if not queue:
+        return
+
+    def clock_of(entry):
+        kind, args = entry
+        if kind != "set_by_single_value" or not isinstance(args, tuple) or not args:
+            return None
+        name = str(args[0])
+        for suffix in ("_timestep", "_t"):
+            if name.endswith(suffix) and "clock" in name[: -len(suffix)]:
+                return name[: -len(suffix)]
+        return None
+
+    out, run = [], []
+    for entry in list(queue) + [None]:
+        clock = clock_of(entry) if entry is not None else None
+        if clock is not None:
+            run.append((clock, len(run), entry))
+            continue
+        out.extend(e for _, _, e in sorted(run, key=lambda r: (r[0], r[1])))
+        run = []
+        if entry is not None:
+            out.append(entry)
+    queue[:] = out
+    for kind, args in queue:
+        if kind == "run_network" and isinstance(args, tuple) and len(args) == 2 and isinstance(args[1], list):
+            args[1][:] = _sorted_idle_clocks(args[1])
+
+
+def _sorted_idle_clocks(lines: list) -> list:
+    """Consecutive ``network.add(&clock, NULL);`` lines (clocks with no code, also queued from a
+    set) sorted by text; the C++ network keeps its clocks in a set, so their order is moot."""
+    out, run = [], []
+    for line in list(lines) + [None]:
+        if isinstance(line, str) and ".add(&" in line and line.endswith(", NULL);"):
+            run.append(line)
+            continue
+        out.extend(sorted(run))
+        run = []
+        if line is not None:
+            out.append(line)
+    return out
+
+
 def deactivate(previous_target: str, previous_dt):
     """Back to the runtime device, with the target and default clock of before."""
+    import brian2
+    from brian2.devices.device import get_device, runtime_device, set_device
+
     get_device().reinit()
     set_device(runtime_device)
     brian2.prefs.codegen.target = previous_target

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 
-import brian2
-
 from . import probe
 from .base import Device, DeviceStatus
 
@@ -17,6 +15,8 @@ class CudaStandalone(Device):
     compiles_once = True
     # brian2cuda's synapse templates read defaultclock directly
     default_clock_device = "CUDAStandaloneDevice"
+    language = "CUDA"
+    first_compile = "about 30–40 s with nvcc"
 
     def status(self, target: str = "numpy") -> DeviceStatus:
         if importlib.util.find_spec("brian2cuda") is None:
@@ -45,6 +45,8 @@ class CudaStandalone(Device):
         gpus, _ = probe.gpus()
         capability = float(gpus[0].split(",")[-1]) if gpus else 9.0
         nvcc_args = ["-w", "-std=c++17"] if portable else ["-w", "-use_fast_math", "-std=c++17"]
+        import brian2
+
         gcc = [a for a in brian2.prefs.codegen.cpp.extra_compile_args_gcc if not a.startswith("-std=")]
         include, lib = probe.curand_dirs()
         cpp = brian2.prefs.codegen.cpp

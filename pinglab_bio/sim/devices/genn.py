@@ -12,9 +12,6 @@ import os
 import shutil
 from pathlib import Path
 
-import brian2
-from brian2.devices.device import set_device
-
 from . import probe
 from .base import Device, DeviceStatus
 
@@ -45,7 +42,7 @@ class GeNN(Device):
             return DeviceStatus(self.name, False, "brian2genn is not installed; it pins brian2<2.6 and "
                                                   "numpy<2, so it needs an environment of its own. Fix: see "
                                                   "'genn' in docs/readme/devices-and-sweeps.md")
-        version = brian2.__version__
+        version = probe.brian2_version()
         major, minor = (int(x) for x in version.split(".")[:2])
         if (major, minor) >= (2, 6):
             return DeviceStatus(self.name, False, f"brian2genn needs brian2<2.6 but brian2 {version} "
@@ -70,6 +67,8 @@ class GeNN(Device):
 
     def activate(self, build_dir):
         import brian2genn  # noqa: F401  (registers the device)
+        from brian2.devices.device import set_device
+
 
         # brian2genn only builds from within the run statement (it refuses code queued before a
         # run once the run is recorded), so it builds on run.

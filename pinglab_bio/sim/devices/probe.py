@@ -10,7 +10,14 @@ from pathlib import Path
 
 from ...paths import cache_dir
 
-__all__ = ["compiler", "nvcc", "gpus", "curand_dirs", "has_curand", "cache_dir"]
+__all__ = ["compiler", "nvcc", "gpus", "curand_dirs", "has_curand", "cache_dir", "brian2_version"]
+
+
+def brian2_version() -> str:
+    """The installed Brian2's version, read from its metadata (without importing Brian2)."""
+    from importlib import metadata
+
+    return metadata.version("brian2")
 
 
 def compiler() -> str | None:
