@@ -632,26 +632,24 @@ def parse_model(raw: dict, *, source: str = "", path: str | None = None,
     return spec
 
 
+def _positive_time(argument: str, value, example: str):
+    """``value`` as a positive time quantity, or a SettingsError worded for Python and the CLI."""
+    try:
+        q = parse_quantity(value)
+        fail_for_dimension_mismatch(q, _SECOND)
+    except Exception:
+        raise SettingsError.about(argument, "{arg} {value!r} is not a time. Fix: pass e.g. {example}",
+                                  example=example, value=value) from None
+    if not float(q) > 0:
+        raise SettingsError.about(argument, "{arg} must be positive, got {value!r}. Fix: pass e.g. {example}",
+                                  example=example, value=value)
+    return q
+
+
 def check_run_settings(dt, duration):
     """Check dt > 0 and that duration is a positive whole multiple of dt; return both as quantities."""
-    try:
-        dt_q = parse_quantity(dt)
-        fail_for_dimension_mismatch(dt_q, _SECOND)
-    except Exception:
-        raise SettingsError.about("dt", "{arg} {value!r} is not a time. Fix: pass e.g. {example}",
-                                  example="0.1 ms", value=dt) from None
-    if not float(dt_q) > 0:
-        raise SettingsError.about("dt", "{arg} must be positive, got {value!r}. Fix: pass e.g. {example}",
-                                  example="0.1 ms", value=dt)
-    try:
-        dur_q = parse_quantity(duration)
-        fail_for_dimension_mismatch(dur_q, _SECOND)
-    except Exception:
-        raise SettingsError.about("duration", "{arg} {value!r} is not a time. Fix: pass e.g. {example}",
-                                  example="1 s", value=duration) from None
-    if not float(dur_q) > 0:
-        raise SettingsError.about("duration", "{arg} must be positive, got {value!r}. "
-                                  "Fix: pass e.g. {example}", example="1 s", value=duration)
+    dt_q = _positive_time("dt", dt, "0.1 ms")
+    dur_q = _positive_time("duration", duration, "1 s")
     steps = float(dur_q) / float(dt_q)
     if not steps < _MAX_STEPS_REPRESENTABLE:
         raise SettingsError(f"duration {duration} at dt {dt} is {steps:.3g} steps, more than Brian2 can "
