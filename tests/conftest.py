@@ -51,3 +51,28 @@ def model_file(tmp_path):
         return path
 
     return make
+
+
+@pytest.fixture
+def writer_child():
+    """Start a process that holds ``atomic_run_dir(folder)`` open (a file written in it) until
+    killed; return the running child once its partial folder exists. Killed children are reaped."""
+    import subprocess
+    import sys
+
+    children = []
+
+    def start(folder):
+        code = ("import sys\nfrom pinglab_bio.runs.folder import atomic_run_dir\n"
+                f"with atomic_run_dir({str(folder)!r}) as tmp:\n"
+                "    (tmp / 'half.txt').write_text('x'); print('ready', flush=True); sys.stdin.read()\n")
+        child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 text=True)
+        children.append(child)
+        assert child.stdout.readline().strip() == "ready"
+        return child
+
+    yield start
+    for child in children:
+        child.kill()
+        child.wait()

@@ -162,17 +162,12 @@ def test_interruption_trials_behavior(tmp_path, trial):
         _assert_whole_point(points / name, duration)
 
 
-def test_resume_reports_removed_partials_behavior(tmp_path, capsys):
+def test_resume_reports_removed_partials_behavior(tmp_path, capsys, writer_child):
     """A SIGKILLed point leaves a partial folder; the next run_points removes it and says so."""
     from pinglab_bio import load_model
     from pinglab_bio.workflow.sweeps import grid_points, run_points
 
-    code = ("import sys\nfrom pinglab_bio.runs.folder import atomic_run_dir\n"
-            f"with atomic_run_dir({str(tmp_path / 'points' / 'p1')!r}) as tmp:\n"
-            "    print('ready', flush=True); sys.stdin.read()\n")
-    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True)
-    assert child.stdout.readline().strip() == "ready"
+    child = writer_child(tmp_path / "points" / "p1")
     child.kill()
     child.wait()
     spec = load_model("ping_coba", {"n_exc": "40", "n_inh": "10"})

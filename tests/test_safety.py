@@ -2,7 +2,6 @@
 
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -133,14 +132,9 @@ def test_summary_too_few_spikes_gives_null_peak_behavior():
     assert numbers["gamma_peak_hz"] is not None and "gamma_peak_reason" not in numbers
 
 
-def test_stale_partials_of_killed_runs_are_removed_behavior(tmp_path):
+def test_stale_partials_of_killed_runs_are_removed_behavior(tmp_path, writer_child):
     # A child claims a run folder, then is SIGKILLed: its partial folder and lock file stay.
-    code = ("import os, sys\nfrom pinglab_bio.runs.folder import atomic_run_dir\n"
-            f"with atomic_run_dir({str(tmp_path / 'killed')!r}) as tmp:\n"
-            "    (tmp / 'half.txt').write_text('x'); print('ready', flush=True); sys.stdin.read()\n")
-    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True)
-    assert child.stdout.readline().strip() == "ready"
+    child = writer_child(tmp_path / "killed")
     live = [p.name for p in tmp_path.iterdir() if ".partial-" in p.name]
     assert len(live) == 1
     assert remove_stale_partials(tmp_path) == []  # the child is alive and holds the lock
