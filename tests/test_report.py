@@ -160,6 +160,36 @@ class _FakeRun:
                                 sampling_period=1 * pq.ms, t_start=0.1 * pq.s)
 
 
+def test_plain_log_formatter_behavior():
+    """Plain-text log tick labels: the ticks matplotlib labels, with the same powers of ten."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import LogFormatterSciNotation
+
+    from pinglab_bio.report.figures import PlainLogFormatter
+
+    for low, high in ((1e-4, 5e3), (2.0, 40.0), (3e-7, 1e-6)):  # many decades, one, less than one
+        ax = Figure().subplots()
+        ax.semilogy([0, 1], [low, high])
+        ticks = np.concatenate([ax.yaxis.get_majorticklocs(), ax.yaxis.get_minorticklocs()])
+        ours, theirs = PlainLogFormatter(), LogFormatterSciNotation()
+        for formatter in (ours, theirs):
+            formatter.set_axis(ax.yaxis)
+            formatter.set_locs(ticks)
+        for x in ticks:
+            label, reference = ours(x), theirs(x)
+            assert bool(label) == bool(reference), (x, label, reference)
+            if label:  # "$\\mathdefault{2\\times10^{-7}}$" reads "2×10⁻⁷"
+                plain = (reference.replace("$", "").replace("\\mathdefault", "").replace("\\times", "×")
+                         .replace("{", "").replace("}", ""))
+                power = re.fullmatch(r"(?:([0-9.]+)×)?10\^(−?-?[0-9]+)", plain)
+                assert power, plain
+                exponent = power.group(2).replace("−", "-")
+                expected = ("10" if power.group(1) is None else f"{power.group(1)}×10") + exponent.translate(
+                    str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+                assert label == expected, (x, label, reference)
+    assert PlainLogFormatter()(0.0) == ""
+
+
 def test_raster_panels_true_indices_behavior():
     fig = raster(_FakeRun(), window_s=(0.0, 0.5))
     e_ax, i_ax = fig.axes

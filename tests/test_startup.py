@@ -115,3 +115,35 @@ def test_first_compile_says_so_behavior(tmp_path, monkeypatch, capsys):
     assert "compiling C++ for this model (first run only; about 10–20 s" in capsys.readouterr().err
     session.compile()
     assert "compiling" not in capsys.readouterr().err  # the binary exists: a warm run is silent
+
+
+def test_run_imports_no_elephant_behavior(tmp_path):
+    """A run with its measures, figures and report loads neither elephant nor scipy.signal: their
+    import (elephant's ``__init__`` loads all of elephant, scipy.stats, scikit-learn) took about
+    a second of the main job."""
+    code = ("import sys\nfrom pinglab_bio.cli.app import main\n"
+            "rc = main(['run', 'ping_gamma', '--duration', '0.3s', '--quiet', '--out', sys.argv[1]])\n"
+            "print('HEAVY', [m for m in ('elephant', 'scipy.signal', 'scipy.stats', 'sklearn') "
+            "if m in sys.modules], file=sys.stderr)\nsys.exit(rc)")
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stderr, proc.stderr
+    assert (out / "report.html").is_file() and (out / "figures" / "psd.png").is_file()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["gamma_peak_hz"] is not None and metrics["synchrony_exc"] > 0
+
+
+def test_quick_exit_keeps_exit_handlers_behavior():
+    """quick_exit freezes the garbage collector only at exit, after the other exit handlers,
+    whose output still appears; however often it is called, it is registered once."""
+    code = ("import atexit, gc\n"
+            "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))\n"
+            "from pinglab_bio.workflow.protocol import quick_exit\n"
+            "quick_exit(); quick_exit()\n"
+            "atexit.register(lambda: print('handler ran, frozen yet:', gc.get_freeze_count() > 0))\n"
+            "print('frozen during the command:', gc.get_freeze_count() > 0)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["frozen during the command: False", "handler ran, frozen yet: False",
+                                        "frozen at exit: True"]

@@ -9,7 +9,15 @@ from pinglab_bio.cli.app import main
 from pinglab_bio.errors import SettingsError
 from pinglab_bio.model.spec import load_model
 from pinglab_bio.runs.result import simulate
-from pinglab_bio.workflow.sweeps import grid_points, load_sweep_file, parse_grid, run_points
+from pinglab_bio.workflow.sweeps import (
+    DASK_MIN_CORES,
+    DASK_MIN_POINTS,
+    choose_scheduler,
+    grid_points,
+    load_sweep_file,
+    parse_grid,
+    run_points,
+)
 
 
 @pytest.fixture
@@ -85,10 +93,41 @@ def _points(folder):
     return sorted(p.name for p in (folder / "points").iterdir())
 
 
+def test_choose_scheduler_behavior():
+    """Few points or few cores run in this process; enough of both start a local Dask cluster."""
+    assert (DASK_MIN_POINTS, DASK_MIN_CORES) == (4, 3)  # the thresholds the reasons below quote
+    scheduler, reason = choose_scheduler(3, 2)
+    assert scheduler is None
+    assert reason == "in-process (3 points, 2 cores; a Dask cluster pays off from 4 points on 3 cores)"
+    assert choose_scheduler(3, 16)[0] is None                 # too few points, however many cores
+    assert choose_scheduler(50, 2)[0] is None                 # too few cores, however many points
+    assert choose_scheduler(1, 1)[1] == ("in-process (1 point, 1 core; a Dask cluster pays off from 4 "
+                                         "points on 3 cores)")
+    scheduler, reason = choose_scheduler(4, 3)
+    assert scheduler == "local" and reason.startswith("Dask LocalCluster (4 points, 3 cores;")
+    assert choose_scheduler(2, 2, workers=2) == ("local", "Dask LocalCluster (2 points, --workers 2)")
+
+
+def test_sweep_scheduler_auto_behavior(in_tmp, capsys):
+    """The default scheduler runs a 2-point sweep in this process and says so, with its reason."""
+    import re
+
+    assert main(["sweep", "ping_gamma", "--grid", "tau_gaba=4.5ms,9ms", "--duration", "0.2s",
+                 "--out", "auto"]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("scheduler:")]
+    assert len(lines) == 1, err
+    assert re.fullmatch(r"scheduler: in-process \(2 points, \d+ cores?; a Dask cluster pays off from "
+                        r"4 points on 3 cores\)", lines[0]), lines[0]
+    assert "dask:" not in err
+    assert _points(in_tmp / "auto") == ["tau_gaba=4.5ms-seed0", "tau_gaba=9ms-seed0"]
+
+
 def test_sweep_resume_behavior(in_tmp, capsys):
     args = ["sweep", "ping_gamma", "--grid", "tau_gaba=4.5ms,9ms", "--duration", "0.2s", "--out", "sw"]
-    assert main(args) == 0   # the default: an embedded Dask LocalCluster
-    assert "dask: 2 task(s) on tcp://127.0.0.1:" in capsys.readouterr().err
+    assert main(args + ["--scheduler", "local"]) == 0   # asked for: an embedded Dask LocalCluster
+    err = capsys.readouterr().err
+    assert "dask: 2 task(s) on tcp://127.0.0.1:" in err and "scheduler: in-process" not in err
     args += ["--scheduler", "none"]
     folder = in_tmp / "sw"
     assert _points(folder) == ["tau_gaba=4.5ms-seed0", "tau_gaba=9ms-seed0"]
@@ -160,4 +199,5 @@ def test_sweep_on_dask_scheduler_behavior(in_tmp, capsys):
 def test_unreachable_scheduler_errors(in_tmp, capsys):
     assert main(["sweep", "ping_gamma", "--grid", "tau_gaba=6ms", "--duration", "0.2s", "--out", "x",
                  "--scheduler", "udp://nowhere"]) == 2
-    assert "--scheduler must be 'local', 'none' or an address like tcp://host:8786" in capsys.readouterr().err
+    assert ("--scheduler must be 'auto', 'local', 'none' or an address like tcp://host:8786"
+            in capsys.readouterr().err)

@@ -30,6 +30,7 @@ def register(subparsers):
 def sweep_parser(prog: str = "pinglab-bio sweep PROTOCOL") -> argparse.ArgumentParser:
     """The sweep's own options; the protocol's flags (--device, --duration, ...) come after."""
     from ..workflow.protocol import SettingsParser
+    from ..workflow.sweeps import DASK_MIN_CORES, DASK_MIN_POINTS
 
     # no abbreviations: --seed (the protocol's) must not be taken for --seeds (the sweep's)
     parser = SettingsParser(prog=prog, add_help=False, description=__doc__, allow_abbrev=False,
@@ -41,12 +42,15 @@ def sweep_parser(prog: str = "pinglab-bio sweep PROTOCOL") -> argparse.ArgumentP
     parser.add_argument("--seeds", default="1", help="seeds per point: seed, seed+1, ... (default 1)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the sweep in --out DIR: run only the points without a folder")
-    parser.add_argument("--scheduler", default="local",
-                        help="where points run: 'local' (an embedded Dask LocalCluster, the default), "
-                             "tcp://host:port (an existing Dask scheduler) or 'none' (this process, "
-                             "one point after another)")
+    parser.add_argument("--scheduler", default="auto",
+                        help="where points run: 'auto' (the default: this process for fewer than "
+                             f"{DASK_MIN_POINTS} points or on fewer than {DASK_MIN_CORES} cores, else an "
+                             "embedded Dask LocalCluster; the choice is printed), 'local' (an embedded "
+                             "Dask LocalCluster), tcp://host:port (an existing Dask scheduler) or 'none' "
+                             "(this process, one point after another)")
     parser.add_argument("--workers", default=None,
-                        help="worker processes of the local Dask cluster (default: CPU count)")
+                        help="worker processes of the local Dask cluster (default: CPU count); with "
+                             "--scheduler auto it asks for that cluster")
     return parser
 
 
@@ -157,7 +161,7 @@ def handle(ns) -> int:
                             f"{MAX_SEED}. Fix: use a smaller --seed or fewer --seeds")
     workers = None if own.workers is None else _int("--workers", own.workers, 1)
     scheduler = None if own.scheduler == "none" else own.scheduler
-    if own.workers is not None and scheduler != "local":
+    if own.workers is not None and scheduler not in ("local", "auto"):
         raise SettingsError(f"--workers sets the size of the local Dask cluster, but --scheduler is "
                             f"{own.scheduler!r}. Fix: drop --workers or use --scheduler local")
     spec = params["model_spec"]

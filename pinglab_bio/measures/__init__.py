@@ -17,6 +17,7 @@ from .checks import (
     check_signal,
     check_spiketrains,
     check_times,
+    elephant_module,
     times_in_seconds,
     trains_in_window,
 )
@@ -42,7 +43,15 @@ from .rates import (
     rate_bin_size,
 )
 from .rhythm import EI_POPULATIONS, cycle_participation, ei_lag, ei_pair, rhythm_population
-from .spectral import GAMMA_BAND, PEAK_SEARCH_BAND, gamma_peak, mean_spectrum, multitaper_psd, welch_psd
+from .spectral import (
+    GAMMA_BAND,
+    PEAK_SEARCH_BAND,
+    gamma_peak,
+    mean_spectrum,
+    multitaper_psd,
+    welch_psd,
+    welch_psd_one_window,
+)
 from .summary import LEVELS, VR_SAMPLE_PAIRS, VR_TIME_CONSTANT, summarize, summarize_arrays, summary
 from .synchrony import spike_contrast_flat, sttc_pairs, synchrony_index
 
@@ -51,7 +60,8 @@ __all__ = [
     "firing_rates", "mean_rate", "population_rate", "population_rate_flat", "rate_bin_size", "cv_isi",
     "cv_isi_times", "lv_isi", "lv_isi_times", "fraction_active",
     # spectral
-    "GAMMA_BAND", "PEAK_SEARCH_BAND", "welch_psd", "multitaper_psd", "mean_spectrum", "gamma_peak",
+    "GAMMA_BAND", "PEAK_SEARCH_BAND", "welch_psd", "welch_psd_one_window", "multitaper_psd", "mean_spectrum",
+    "gamma_peak",
     # synchrony
     "synchrony_index", "spike_contrast_flat", "sttc_pairs",
     # rhythm
@@ -65,5 +75,5 @@ __all__ = [
     "LEVELS", "VR_TIME_CONSTANT", "VR_SAMPLE_PAIRS", "summary", "summarize", "summarize_arrays",
     # checks
     "check_spiketrains", "check_signal", "check_min_spikes", "check_frequency", "check_times",
-    "analysis_window", "trains_in_window", "times_in_seconds",
+    "analysis_window", "trains_in_window", "times_in_seconds", "elephant_module",
 ]

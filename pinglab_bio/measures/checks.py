@@ -3,11 +3,16 @@
 Each measure checks and converts its input first (here), then computes, then puts units back.
 A failed check is a one-line :class:`~pinglab_bio.errors.PinglabError` that says what was
 wrong, the value received and how to fix it.
+
+Elephant is imported on first use (:func:`elephant_module`), not with this package: importing any
+part of it runs its ``__init__``, which loads every elephant module (scipy.stats, scikit-learn,
+...), about a second of start-up that the standard measures of a run do not need.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import warnings
 
@@ -18,7 +23,24 @@ import quantities as pq
 from ..errors import PinglabError
 
 __all__ = ["check_spiketrains", "check_signal", "check_min_spikes", "check_frequency", "check_times",
-           "analysis_window", "trains_in_window", "seconds_per_unit", "times_in_seconds", "quiet_binning"]
+           "analysis_window", "trains_in_window", "seconds_per_unit", "times_in_seconds", "quiet_binning",
+           "elephant_module"]
+
+
+def elephant_module(name: str):
+    """``elephant.<name>``, imported on first use with the warning filters left as they were.
+
+    Elephant's import adds ``"once"`` for every ``UserWarning`` in front of the filters (in
+    ``elephant.spade``); importing it here undoes that, so a measure that needs elephant changes
+    no process-wide state.
+
+    Parameters
+    ----------
+    name : str
+        Submodule, e.g. ``"spectral"`` or ``"spike_train_dissimilarity"``.
+    """
+    with warnings.catch_warnings():
+        return importlib.import_module(f"elephant.{name}")
 
 
 def check_spiketrains(spiketrains, name="spiketrains"):
@@ -150,10 +172,8 @@ def quiet_binning():
     on an edge; elephant then logs one line per train while assigning them to the following
     bin, which is the assignment we want.
     """
-    import elephant.utils
-
     # elephant names this logger after the module's file path
-    logger = logging.getLogger(elephant.utils.__file__)
+    logger = logging.getLogger(elephant_module("utils").__file__)
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:

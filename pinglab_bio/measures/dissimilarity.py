@@ -23,11 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import quantities as pq
-import scipy.signal
-import scipy.stats
 
 from ..errors import PinglabError
-from .checks import check_spiketrains
+from .checks import check_spiketrains, elephant_module
 
 __all__ = ["PAIR_CLASSES", "van_rossum_matrix", "paired_van_rossum", "van_rossum_by_class",
            "PairClassDistances", "on_grid"]
@@ -61,7 +59,7 @@ def on_grid(spiketrains, grid_step, t_origin=None, rtol: float = 1e-6) -> bool:
 
 
 def _elephant_matrix(spiketrains, tau_s):
-    from elephant.spike_train_dissimilarity import van_rossum_distance
+    van_rossum_distance = elephant_module("spike_train_dissimilarity").van_rossum_distance
 
     # Spike times in ms keep the kernel sums well conditioned (elephant's own advice).
     trains = [st.rescale(pq.ms) for st in spiketrains]
@@ -72,6 +70,8 @@ def _elephant_matrix(spiketrains, tau_s):
 
 def _grid_kernel_matrix(spiketrains, tau_s, h_s, t0_s, chunk_elements=4_000_000):
     """``K[a, b] = Σ_ij exp(-|a_i - b_j|/τ)`` for trains on the grid ``t0 + k h``."""
+    import scipy.signal  # here, not with the module: scipy.signal's import loads scipy.stats
+
     n = len(spiketrains)
     steps = [np.rint((st.times.rescale(pq.s).magnitude - t0_s) / h_s).astype(np.int64) for st in spiketrains]
     owner = np.concatenate([np.full(s.size, k, dtype=np.int64) for k, s in enumerate(steps)]) if n else \
@@ -277,6 +277,8 @@ def van_rossum_by_class(exc, inh, time_constant, *, n_pairs: int | None = None, 
     groups = [d for d in distances.values() if d.size]
     h, p = float("nan"), float("nan")
     if len(groups) == 3 and np.ptp(np.concatenate(groups)) > 0:
+        import scipy.stats
+
         res = scipy.stats.kruskal(*groups)
         h, p = float(res.statistic), float(res.pvalue)
     return PairClassDistances(distances=distances, pairs=pairs, time_constant_ms=tau * 1e3, method=resolved,

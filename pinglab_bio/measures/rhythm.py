@@ -11,7 +11,6 @@ from __future__ import annotations
 import neo
 import numpy as np
 import quantities as pq
-import scipy.signal
 
 from ..errors import PinglabError
 from .checks import check_frequency, check_signal, check_spiketrains
@@ -111,6 +110,8 @@ def cycle_participation(spiketrains, reference_rate: neo.AnalogSignal, peak_hz: 
     dict
         ``per_cycle`` (np.ndarray, fraction per complete cycle), ``mean``, ``n_cycles``.
     """
+    import scipy.signal  # here, not with the module: scipy.signal's import loads scipy.stats
+
     spiketrains = check_spiketrains(spiketrains)
     check_signal(reference_rate)
     check_frequency(peak_hz)

@@ -2,19 +2,23 @@
 
 Welch and multitaper densities of a rate signal, spectra averaged over runs, and the peak in the
 search band with its gamma power share, prominence, width and Q factor.
+
+:func:`welch_psd` is elephant's; :func:`welch_psd_one_window` is its default (the whole signal as
+one Hann window) in numpy alone, equal to it to the last bit (tested), for the measures of every
+run, which then need not import elephant (and scipy.signal).
 """
 
 from __future__ import annotations
 
-import elephant.spectral
 import neo
 import numpy as np
 import quantities as pq
 
 from ..errors import PinglabError
-from .checks import check_signal
+from .checks import check_signal, elephant_module
 
-__all__ = ["GAMMA_BAND", "PEAK_SEARCH_BAND", "welch_psd", "multitaper_psd", "mean_spectrum", "gamma_peak"]
+__all__ = ["GAMMA_BAND", "PEAK_SEARCH_BAND", "welch_psd", "welch_psd_one_window", "multitaper_psd",
+           "mean_spectrum", "gamma_peak"]
 
 GAMMA_BAND = (30.0, 100.0)  # Hz
 PEAK_SEARCH_BAND = (5.0, 150.0)  # Hz, as in the reference PING analysis
@@ -41,8 +45,46 @@ def welch_psd(signal: neo.AnalogSignal, frequency_resolution=None):
     check_signal(signal)
     kwargs = {"n_segments": 1} if frequency_resolution is None else {
         "frequency_resolution": frequency_resolution}
-    freqs, psd = elephant.spectral.welch_psd(signal, window="hann", detrend="constant", **kwargs)
+    freqs, psd = elephant_module("spectral").welch_psd(signal, window="hann", detrend="constant", **kwargs)
     return freqs.rescale(pq.Hz), np.asarray(psd).reshape(-1) * psd.units
+
+
+def welch_psd_one_window(signal: neo.AnalogSignal):
+    """:func:`welch_psd` with its default resolution (one Hann window over the whole signal),
+    computed in numpy: the same numbers to the last bit, without importing elephant.
+
+    Elephant's ``welch_psd`` hands this case to ``scipy.signal.welch`` with one segment: the
+    mean is removed, the signal is multiplied by a periodic Hann window scaled to a density,
+    and the squared magnitude of its real FFT is doubled at every frequency but 0 (and the
+    Nyquist frequency of an even length). The operations below are those, in the same order,
+    so that the results agree bit for bit (``tests/test_measures_light.py`` checks this
+    against elephant).
+
+    Parameters
+    ----------
+    signal : neo.AnalogSignal
+        One channel (e.g. a population rate in Hz).
+
+    Returns
+    -------
+    freqs : pq.Quantity, shape (n_freqs,)
+        Frequencies in Hz, ``n_freqs = n_samples // 2 + 1``.
+    psd : pq.Quantity, shape (n_freqs,)
+        Density in (signal unit)² / Hz.
+    """
+    check_signal(signal)
+    x = np.asarray(signal.magnitude, dtype=float).reshape(-1)
+    n = x.size
+    if n < 2:
+        raise PinglabError(f"a spectrum needs at least 2 samples, got {n}. Fix: use a longer signal")
+    period = 1 / signal.sampling_rate.rescale(pq.Hz).magnitude  # s
+    window = 0.5 + 0.5 * np.cos(np.linspace(-np.pi, np.pi, n + 1))[:-1]  # periodic Hann
+    # scaled to a density; the sum runs element by element, as scipy's does
+    window = window * (1 / np.sqrt(sum(window ** 2) / period))
+    spectrum = np.fft.rfft((x - np.mean(x)) * window, n)
+    psd = spectrum.real ** 2 + spectrum.imag ** 2
+    psd[1:-1 if n % 2 == 0 else None] *= 2  # one-sided: the negative frequencies folded in
+    return np.fft.rfftfreq(n, period) * pq.Hz, psd * signal.units * signal.units / pq.Hz
 
 
 def gamma_peak(freqs, psd, band=GAMMA_BAND, search=PEAK_SEARCH_BAND) -> dict:
@@ -133,7 +175,8 @@ def multitaper_psd(signal: neo.AnalogSignal, nw: float = 4.0):
         raise PinglabError(f"nw must be a number ≥ 1, got {nw!r}. Fix: pass e.g. nw=4")
     centred = signal - signal.mean(axis=0)
     fs = float(signal.sampling_rate.rescale(pq.Hz))
-    freqs, psd = elephant.spectral.multitaper_psd(centred.magnitude.T, fs=fs, nw=nw, attach_units=False)
+    freqs, psd = elephant_module("spectral").multitaper_psd(centred.magnitude.T, fs=fs, nw=nw,
+                                                            attach_units=False)
     return np.asarray(freqs) * pq.Hz, np.asarray(psd).reshape(-1) * (signal.units ** 2 / pq.Hz)
 
 

@@ -30,7 +30,7 @@ from .rates import (
     rate_bin_size,
 )
 from .rhythm import EI_POPULATIONS, cycle_participation, ei_lag, ei_pair, rhythm_population
-from .spectral import gamma_peak, multitaper_psd, welch_psd
+from .spectral import gamma_peak, multitaper_psd, welch_psd, welch_psd_one_window
 from .synchrony import spike_contrast_flat, sttc_pairs
 
 __all__ = ["LEVELS", "VR_TIME_CONSTANT", "VR_SAMPLE_PAIRS", "MIN_RHYTHM_SPIKES", "summary", "summarize",
@@ -166,7 +166,7 @@ def summary(spikes: dict, *, dt, t_start, t_stop, level: str = "standard", seed:
         for key in (f"rate_{pop}_hz", f"cv_isi_{pop}", f"synchrony_{pop}"):
             numbers.setdefault(key, None)
     rhythm = rhythm_population(arrays["rates"])
-    freqs, psd = arrays.get("welch", {}).get(rhythm) or welch_psd(arrays["rates"][rhythm])
+    freqs, psd = arrays.get("welch", {}).get(rhythm) or welch_psd_one_window(arrays["rates"][rhythm])
     peak = gamma_peak(freqs, psd)
     n_spikes = int(flat[rhythm][1].size)
     if n_spikes < MIN_RHYTHM_SPIKES:

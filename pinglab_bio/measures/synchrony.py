@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import quantities as pq
-from elephant.spike_train_correlation import spike_time_tiling_coefficient
 
 from ..errors import PinglabError
-from .checks import analysis_window, check_spiketrains
+from .checks import analysis_window, check_spiketrains, elephant_module
 
 __all__ = ["synchrony_index", "spike_contrast_flat", "sttc_pairs"]
 
@@ -93,10 +92,17 @@ def spike_contrast_flat(train_ids, times, n_trains: int, t_start: float, t_stop:
         j_ok, ids_ok = j[ok], ids[ok]
         counts = np.bincount(j_ok, minlength=n_bins)
         theta = counts[:-1] + counts[1:]  # spikes per half-overlapping bin
-        # a train is active in overlapping bin k when it spikes in bin k or k + 1
-        cells = np.unique(ids_ok * n_bins + j_ok)
-        marks = np.unique(np.concatenate([cells, cells[cells % n_bins > 0] - 1]))
-        n_active = np.bincount(marks % n_bins, minlength=n_bins)[:-1]
+        # A train is active in overlapping bin k when it spikes in bin k or k + 1: trains with a
+        # spike in k, plus those with one in k + 1, less those with both. The spikes are sorted
+        # by train, then time, so each train's bins come in order and a change of bin or train
+        # starts a new (train, bin) cell; no sorting is needed.
+        new_cell = np.ones(j_ok.size, dtype=bool)
+        new_cell[1:] = (j_ok[1:] != j_ok[:-1]) | (ids_ok[1:] != ids_ok[:-1])
+        cell_bin, cell_id = j_ok[new_cell], ids_ok[new_cell]
+        trains_in = np.bincount(cell_bin, minlength=n_bins)
+        pair = (cell_bin[1:] == cell_bin[:-1] + 1) & (cell_id[1:] == cell_id[:-1])
+        both = np.bincount(cell_bin[:-1][pair], minlength=n_bins)[:-1]
+        n_active = trains_in[:-1] + trains_in[1:] - both
         active = (np.sum(n_active * theta) / np.sum(theta) - 1) / (n_trains - 1)
         contrast = np.sum(np.abs(np.diff(theta))) / (2 * n_spikes)
         value = contrast * active
@@ -138,6 +144,7 @@ def sttc_pairs(spiketrains, n_pairs: int = 200, dt=5 * pq.ms, seed: int = 0) -> 
     rng = np.random.default_rng(seed)
     flat = rng.choice(total, size=min(n_pairs, total), replace=False)
     rows, cols = np.triu_indices(n, 1)
-    values = np.array([spike_time_tiling_coefficient(active[rows[k]], active[cols[k]], dt=dt) for k in flat])
+    sttc = elephant_module("spike_train_correlation").spike_time_tiling_coefficient
+    values = np.array([sttc(active[rows[k]], active[cols[k]], dt=dt) for k in flat])
     return {"values": values, "mean": float(np.nanmean(values)), "median": float(np.nanmedian(values)),
             "n_pairs": int(values.size), "dt_ms": float(dt.rescale(pq.ms))}

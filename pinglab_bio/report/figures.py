@@ -11,18 +11,20 @@ matplotlib's ``tab10`` cycle.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
 import numpy as np
 import quantities as pq
-import scipy.signal
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatterSciNotation
 
-from ..measures import GAMMA_BAND, welch_psd
+from ..measures import GAMMA_BAND, welch_psd_one_window
 
 __all__ = ["POPULATION_LABELS", "POPULATION_COLORS", "PAIR_CLASS_COLORS", "population_label",
            "population_colors", "population_key", "new_figure", "save_figure", "legend_outside",
+           "PlainLogFormatter", "plain_log_ticks",
            "figure_window", "raster_step", "subsampling_text", "raster", "draw_rates", "rates_panels",
            "rates_figure", "harmonics", "mark_harmonics", "psd_figure", "run_figure_captions", "run_figures",
            "spectra_figure", "spectrogram_figure",
@@ -85,6 +87,35 @@ def save_figure(fig: Figure, path: Path) -> Path:
 
 def _axes(ax):
     return ax if ax is not None else new_figure()[1]
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+class PlainLogFormatter(LogFormatterSciNotation):
+    """Tick labels of a log axis written as plain text: "10²", "10⁻³", "2×10¹".
+
+    The labels and the ticks that get one are matplotlib's own (``LogFormatterSciNotation``);
+    only the writing differs. Matplotlib writes them as mathtext (``$10^{2}$``), whose parser
+    costs a few tenths of a second per figure; superscript digits show the same powers.
+    """
+
+    def __call__(self, x, pos=None):
+        if not super().__call__(x, pos) or not np.isfinite(x) or x <= 0:
+            return ""
+        exponent = math.floor(math.log10(x) + 1e-9)
+        coefficient = round(x / 10.0 ** exponent, 6)
+        if coefficient >= 10:  # x just below a power of ten
+            exponent, coefficient = exponent + 1, coefficient / 10
+        power = "10" + str(exponent).translate(_SUPERSCRIPT)
+        return power if coefficient == 1 else f"{coefficient:g}×{power}"
+
+
+def plain_log_ticks(ax) -> None:
+    """Label ``ax``'s log y axis with :class:`PlainLogFormatter`, major and minor ticks alike (as
+    matplotlib's log scale sets its own formatter on both)."""
+    ax.yaxis.set_major_formatter(PlainLogFormatter())
+    ax.yaxis.set_minor_formatter(PlainLogFormatter())
 
 
 def legend_outside(ax, **kwargs):
@@ -245,10 +276,11 @@ def psd_figure(result, ax=None) -> Figure:
     ax.axvspan(*GAMMA_BAND, color="0.9", label="gamma band 30–100 Hz")
     colors = population_colors(result.populations)
     for pop in result.populations:
-        freqs, psd = welch_psd(result.population_rate(pop))
+        freqs, psd = welch_psd_one_window(result.population_rate(pop))
         f = freqs.magnitude
         keep = (f > 0) & (f <= 200)
         ax.semilogy(f[keep], np.asarray(psd)[keep], color=colors[pop], lw=1, label=population_label(pop))
+    plain_log_ticks(ax)
     peak = result.metrics.get("gamma_peak_hz")
     if peak is not None:  # a silent or nearly silent network has no peak (null, with the reason)
         ax.axvline(peak, color="k", ls="--", lw=0.8, label=f"peak {peak:.1f} Hz")
@@ -326,6 +358,7 @@ def spectra_figure(spectra: dict, peaks: dict, title: str, fmax: float = 200.0,
         f, p = np.asarray(f), np.asarray(p)
         keep = (f > 0) & (f <= fmax)
         ax.semilogy(f[keep], p[keep], color=color, ls=ls, lw=1, label=label)
+    plain_log_ticks(ax)
     for k, (label, f0) in enumerate(peaks.items()):
         if f0 is not None and np.isfinite(f0):
             ax.axvline(f0, color="k", ls="--", lw=0.7)
@@ -347,6 +380,8 @@ def spectrogram_figure(rate_hz, fs_hz: float, t0_s: float, title: str, fmax: flo
                        window_s: float = 0.2) -> Figure:
     """Spectrogram (Hann windows of ``window_s`` s, 90 % overlap) of a population rate sampled at
     ``fs_hz`` from ``t0_s``; power in dB of Hz²/Hz up to ``fmax`` Hz."""
+    import scipy.signal  # here, not with the module: scipy.signal's import loads scipy.stats
+
     x = np.asarray(rate_hz, dtype=float).reshape(-1)
     nper = max(16, min(x.size, int(round(window_s * fs_hz))))
     f, t, sxx = scipy.signal.spectrogram(x - x.mean(), fs=fs_hz, window="hann", nperseg=nper,

@@ -15,8 +15,9 @@ state variables; each point then reruns the same binary with its values passed a
 On the runtime device every point is simply simulated.
 
 Groups (split into chunks of points when there are more workers than groups) run in parallel
-through Dask ``distributed``: an embedded ``LocalCluster`` by default, or an existing cluster
-given by its scheduler address. Each worker process claims its own build folder.
+through Dask ``distributed``: an embedded ``LocalCluster``, or an existing cluster given by its
+scheduler address. Each worker process claims its own build folder. ``scheduler="auto"`` (the
+command line's default) picks this process or an embedded cluster by :func:`choose_scheduler`.
 """
 
 from __future__ import annotations
@@ -36,13 +37,20 @@ from ..runs.result import check_simulation, measure_run, simulate, structure_key
 from ..sim.session import check_completed, open_session, read_monitors
 
 __all__ = ["Point", "run_points", "parse_grid", "grid_points",
-           "load_sweep_file", "point_done", "check_scheduler", "SIM_KEYS"]
+           "load_sweep_file", "point_done", "check_scheduler", "choose_scheduler", "usable_cores",
+           "DASK_MIN_POINTS", "DASK_MIN_CORES", "SIM_KEYS"]
 
 #: keyword arguments of :func:`pinglab_bio.simulate` a sweep passes through
 SIM_KEYS = ("dt", "duration", "transient", "device", "target", "threads", "portable_random", "allow_large")
 
 # One Brian2 device per process: Dask workers with several threads take turns.
 _SIMULATION_LOCK = threading.Lock()
+
+#: ``scheduler="auto"`` starts an embedded Dask cluster only for at least this many points ...
+DASK_MIN_POINTS = 4
+#: ... on at least this many usable cores (benchmarks/bench_scheduler.py: on 2 cores the cluster's
+#: start-up, a Python with Brian2 per worker, was never won back)
+DASK_MIN_CORES = 3
 
 
 @dataclass(frozen=True)
@@ -346,7 +354,10 @@ def run_points(spec: ModelSpec, points: list[Point], out: Path, *, sim_kwargs: d
         portable_random); a ``seed`` entry is ignored (each point has its own).
     scheduler : str, optional
         None runs in this process; ``"local"`` starts a Dask ``LocalCluster`` with ``workers``
-        single-threaded processes; ``"tcp://host:port"`` uses an existing Dask scheduler.
+        single-threaded processes; ``"tcp://host:port"`` uses an existing Dask scheduler;
+        ``"auto"`` picks None or ``"local"`` by :func:`choose_scheduler` from the points left to
+        run and the usable cores, and logs the choice with its reason (one line,
+        ``scheduler: ...``).
     workers : int, optional
         Parallel workers of the embedded cluster (default: CPU count).
     """
@@ -360,6 +371,10 @@ def run_points(spec: ModelSpec, points: list[Point], out: Path, *, sim_kwargs: d
             for p in points if p not in todo}
     if done:
         log(f"{len(done)} of {len(points)} points already finished; running the other {len(todo)}")
+    if scheduler == "auto":
+        scheduler, reason = choose_scheduler(len(todo), usable_cores(), workers)
+        if todo:
+            log(f"scheduler: {reason}")
     n_workers = workers or 1
     if scheduler is not None and workers is None:
         import os
@@ -393,21 +408,67 @@ def run_points(spec: ModelSpec, points: list[Point], out: Path, *, sim_kwargs: d
 _ADDRESS = re.compile(r"^(tcp|tls)://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the system has one)."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def choose_scheduler(n_points: int, cores: int, workers: int | None = None) -> tuple[str | None, str]:
+    """Where ``scheduler="auto"`` runs a sweep's points, and why, in a few words.
+
+    An embedded Dask ``LocalCluster`` first starts its worker processes, each a Python that
+    imports Brian2 and pinglab-bio (seconds each, on cores the points could use), so it pays off
+    only for enough points on enough cores: at least :data:`DASK_MIN_POINTS` points on at least
+    :data:`DASK_MIN_CORES` usable cores. Fewer run in this process, one after another. ``workers``
+    (``--workers N``) asks for a cluster of that size, so it always gets one.
+
+    Parameters
+    ----------
+    n_points : int
+        Points left to run (finished ones of a resumed sweep not counted).
+    cores : int
+        Usable CPU cores (:func:`usable_cores`).
+    workers : int, optional
+        Worker processes asked for.
+
+    Returns
+    -------
+    scheduler : None or "local"
+        None runs the points in this process.
+    reason : str
+        E.g. ``"in-process (3 points, 2 cores; a Dask cluster pays off from 4 points on 3 cores)"``.
+    """
+    points = f"{n_points} point{'s' if n_points != 1 else ''}"
+    cores_text = f"{cores} core{'s' if cores != 1 else ''}"
+    if workers is not None:
+        return "local", f"Dask LocalCluster ({points}, --workers {workers})"
+    if n_points >= DASK_MIN_POINTS and cores >= DASK_MIN_CORES:
+        return "local", (f"Dask LocalCluster ({points}, {cores_text}; at least {DASK_MIN_POINTS} points "
+                         f"on {DASK_MIN_CORES} cores pay for starting it)")
+    return None, (f"in-process ({points}, {cores_text}; a Dask cluster pays off from {DASK_MIN_POINTS} "
+                  f"points on {DASK_MIN_CORES} cores)")
+
+
 def check_scheduler(scheduler: str | None) -> None:
-    """Check a ``--scheduler`` value before anything is written: ``None``/``"local"``, or the
-    address of a Dask scheduler that accepts a connection now.
+    """Check a ``--scheduler`` value before anything is written: ``None``/``"auto"``/``"local"``,
+    or the address of a Dask scheduler that accepts a connection now.
 
     Raises
     ------
     SettingsError
         For a malformed address or one where nothing listens (one line, with the fix).
     """
-    if scheduler in (None, "local") or str(scheduler).startswith(("inproc://", "ucx://")):
+    if scheduler in (None, "auto", "local") or str(scheduler).startswith(("inproc://", "ucx://")):
         return
     match = _ADDRESS.match(str(scheduler))
     if not match:
-        raise SettingsError(f"--scheduler must be 'local', 'none' or an address like tcp://host:8786, got "
-                            f"{scheduler!r}. Fix: e.g. --scheduler tcp://127.0.0.1:8786")
+        raise SettingsError(f"--scheduler must be 'auto', 'local', 'none' or an address like "
+                            f"tcp://host:8786, got {scheduler!r}. Fix: e.g. --scheduler tcp://127.0.0.1:8786")
     host, port = match.group(2).strip("[]"), int(match.group(3))
     if not 0 < port < 65536:
         raise SettingsError(f"--scheduler {scheduler}: port {port} is not in 1…65535. "
@@ -436,8 +497,8 @@ def _run_on_dask(tasks: list[dict], scheduler: str, workers: int, record, log):
     elif scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
         address = scheduler
     else:
-        raise SettingsError(f"--scheduler must be 'local', 'none' or an address like tcp://host:8786, got "
-                            f"{scheduler!r}. Fix: e.g. --scheduler tcp://127.0.0.1:8786")
+        raise SettingsError(f"--scheduler must be 'auto', 'local', 'none' or an address like "
+                            f"tcp://host:8786, got {scheduler!r}. Fix: e.g. --scheduler tcp://127.0.0.1:8786")
     try:
         try:
             client = Client(address, timeout="20s")
