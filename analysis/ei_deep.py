@@ -57,7 +57,8 @@ def _summary(runs, threshold):
                 "depth": depth,
                 "n_runs": len(rs),
                 "test_accuracy": float(acc.mean()),
-                "test_accuracy_sd": float(acc.std()),
+                "test_accuracy_sd": float(acc.std(ddof=1)) if acc.size > 1 else 0.0,  # sample SD
+                "test_accuracy_min": float(acc.min()),
                 "peak_test_accuracy": float(np.mean([r["peak_test_accuracy"] for r in rs])),
                 "n_trained": int((acc >= threshold).sum()),
                 "ei_ratio_per_layer": None if ratios is None else np.nanmean(ratios, 0).tolist(),
@@ -145,7 +146,8 @@ def analyze(run_dirs, workdir, threshold: float = 0.5) -> dict:
         (
             "Test accuracy per depth and block",
             table(acc_rows, ["hidden layers"] + list(norms))
-            + f"<p>Mean ± SD over seeds; a network counts as trained at test accuracy ≥ {threshold:g}. "
+            + "<p>Mean ± SD (sample SD) over seeds; a network counts as trained at test accuracy "
+            f"≥ {threshold:g}. "
             "Chance is 0.1.</p>"
             + figure_tag(acc_png, "test accuracy against depth")
             + figure_tag(curve_png, "test accuracy per epoch"),

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pinglab_bio.train.studies.common import PAIR_CLASSES as CLASSES
-from pinglab_bio.train.studies.common import pair_classes, ratio_label
+from pinglab_bio.train.studies.common import class_order, ratio_label
 
 __all__ = ["analyze", "load_runs", "van_rossum_groups"]
 
@@ -47,9 +47,13 @@ def load_runs(run_dirs):
 
 
 def van_rossum_groups(records, success, fail) -> dict:
-    """Per ratio and group (initial, successful, failed): pooled pair distances and their test."""
-    import scipy.stats
+    """Per ratio and group (initial, successful, failed): pooled pair distances and their test.
 
+    Each group also lists its networks one by one (``per_network``: label, seed, accuracy, the
+    network's own medians, order and Kruskal–Wallis p) and counts how many order their own
+    medians E–E < E–I < I–I (``n_ordered``) and how many of those have p < 0.01
+    (``n_ordered_p01``): how often the order holds across seeds, beside the pooled test.
+    """
     out = {}
     for ratio in sorted({r["config"]["ei_ratio"] for r in records}):
         groups = {"initial": [], "successful": [], "failed": []}
@@ -58,29 +62,33 @@ def van_rossum_groups(records, success, fail) -> dict:
                 continue
             with np.load(Path(r["folder"]) / r["vr_file"], allow_pickle=False) as npz:
                 n_exc = int(npz["n_exc"])
-                groups["initial"].append(pair_classes(npz["initial"], n_exc))
+                groups["initial"].append((r, npz["initial"], n_exc))
                 if r["final_test_accuracy"] >= success:
-                    groups["successful"].append(pair_classes(npz["trained"], n_exc))
+                    groups["successful"].append((r, npz["trained"], n_exc))
                 elif r["final_test_accuracy"] <= fail:
-                    groups["failed"].append(pair_classes(npz["trained"], n_exc))
+                    groups["failed"].append((r, npz["trained"], n_exc))
         stats = {}
         for name, nets in groups.items():
-            pooled = {c: np.concatenate([n[c] for n in nets]) if nets else np.zeros(0) for c in CLASSES}
-            entry = {
-                "n_networks": len(nets),
-                "n_pairs": {c: int(pooled[c].size) for c in CLASSES},
-                "medians": {c: (float(np.median(pooled[c])) if pooled[c].size else None) for c in CLASSES},
-                "kruskal_h": None,
-                "kruskal_p": None,
-                "ordered": None,
-                "distances": pooled,
-            }
-            present = [pooled[c] for c in CLASSES if pooled[c].size]
-            if len(present) == 3 and np.ptp(np.concatenate(present)) > 0:
-                res = scipy.stats.kruskal(*present)
-                entry["kruskal_h"], entry["kruskal_p"] = float(res.statistic), float(res.pvalue)
-                m = entry["medians"]
-                entry["ordered"] = bool(m["E-E"] < m["E-I"] < m["I-I"])
+            entry = class_order([(m, n) for _, m, n in nets])
+            per = []
+            for r, m, n in nets:
+                own = class_order([(m, n)])
+                per.append(
+                    {
+                        "label": r.get("label", ""),
+                        "seed": r["config"].get("seed"),
+                        "sigma_in": r["config"].get("sigma_in"),
+                        "final_test_accuracy": r["final_test_accuracy"],
+                        "medians": own["medians"],
+                        "ordered": own["ordered"],
+                        "kruskal_p": own["kruskal_p"],
+                    }
+                )
+            entry["per_network"] = per
+            entry["n_ordered"] = sum(bool(p["ordered"]) for p in per)
+            entry["n_ordered_p01"] = sum(
+                bool(p["ordered"]) and p["kruskal_p"] is not None and p["kruskal_p"] < 0.01 for p in per
+            )
             stats[name] = entry
         out[f"{ratio:g}"] = stats
     return out
@@ -238,10 +246,29 @@ def analyze(run_dirs, workdir) -> dict:
                         fmt(e["medians"]["I-I"]),
                         fmt(e["kruskal_p"], ".2g"),
                         "–" if e["ordered"] is None else ("yes" if e["ordered"] else "no"),
+                        f"{e['n_ordered']}/{e['n_networks']} ({e['n_ordered_p01']} at p < 0.01)",
                     )
                 )
     mine_t = vr.get("0.8", {}).get("successful")
     mine_0 = vr.get("0.8", {}).get("initial")
+    seed_rows = []
+    for group in ("initial", "successful"):
+        for p in (vr.get("0.8", {}).get(group) or {}).get("per_network", []):
+            seed_rows.append(
+                (
+                    group,
+                    html.escape(p["label"] or f"seed {p['seed']}"),
+                    fmt(p["final_test_accuracy"]),
+                    *(fmt(p["medians"][c]) for c in CLASSES),
+                    fmt(p["kruskal_p"], ".2g"),
+                    "–" if p["ordered"] is None else ("yes" if p["ordered"] else "no"),
+                )
+            )
+
+    def count(entry):
+        if not entry or not entry["n_networks"]:
+            return "no networks"
+        return f"{entry['n_ordered']} of {entry['n_networks']} ({entry['n_ordered_p01']} with p < 0.01)"
 
     def mine(entry, cls):
         return "no networks" if not entry or not entry["n_networks"] else fmt(entry["medians"][cls])
@@ -260,6 +287,8 @@ def analyze(run_dirs, workdir) -> dict:
             "yes",
             ("yes" if mine_t["ordered"] else "no") if mine_t and mine_t["ordered"] is not None else "–",
         ),
+        ("trained 80:20, networks ordered on their own", "–", count(mine_t)),
+        ("initial 80:20, networks ordered on their own", "–", count(mine_0)),
         (
             "initial 80:20, medians E–E / E–I / I–I",
             "≈1.28 / 1.28 / 1.28",
@@ -350,9 +379,17 @@ def analyze(run_dirs, workdir) -> dict:
                     "I–I median",
                     "Kruskal–Wallis p",
                     "E–E < E–I < I–I",
+                    "networks ordered on their own",
                 ],
             )
             + vr_fig,
+        ),
+        (
+            "How often the order holds across seeds (80:20)",
+            "<p>Each 80:20 network's own medians and Kruskal–Wallis test (its pairs only), before "
+            "and after training; the pooled test above pools the pairs of these networks.</p>"
+            + table(seed_rows, ["group", "network", "final accuracy", "E–E", "E–I", "I–I",
+                                "Kruskal–Wallis p", "E–E < E–I < I–I"]),
         ),
     ]
     numbers = {

@@ -39,12 +39,32 @@ def test_ei_deep_reduced_run_and_analysis(tmp_path):
     json.dumps(result["numbers"])
 
 
+def test_ei_deep_reports_mean_and_sample_sd_per_method(tmp_path):
+    import numpy as np
+
+    folder, returned = _run(
+        tmp_path, "--depths", "1", "--norms", "ei,batchnorm", "--epochs", "1", "--width", "16", "--seeds", "3"
+    )
+    runs = json.loads((folder / "results.json").read_text())["runs"]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    for row in metrics["table"]:
+        acc = [r["test_accuracy"] for r in runs if r["config"]["norm"] == row["norm"]]
+        assert row["n_runs"] == 3 == len(acc)
+        assert row["test_accuracy"] == pytest.approx(np.mean(acc), rel=1e-12)
+        assert row["test_accuracy_sd"] == pytest.approx(np.std(acc, ddof=1), rel=1e-12)
+        assert row["test_accuracy_min"] == min(acc)
+        line = f"{row['test_accuracy']:.3f} ± {row['test_accuracy_sd']:.3f} ({row['test_accuracy_min']:.3f})"
+        assert line in returned["summary"]
+
+
 @pytest.mark.long
 def test_ei_deep_depth8_ei_trains_where_plain_fails(tmp_path):
     """The paper's claim at depth 8 (minutes): E–I layers train, un-normalised layers stay at chance."""
-    folder, _ = _run(tmp_path, "--depths", "8", "--norms", "ei,none", "--epochs", "15", "--seeds", "1")
+    folder, _ = _run(tmp_path, "--depths", "8", "--norms", "ei,none", "--epochs", "20", "--seeds", "2")
     rows = {row["norm"]: row for row in json.loads((folder / "metrics.json").read_text())["table"]}
-    assert rows["ei"]["test_accuracy"] > 0.3
+    # at Adam 3e-4 the depth-8 E–I seeds measured reach 0.66–0.90 by epoch 20 (ei_deep_scale.py)
+    assert rows["ei"]["test_accuracy_min"] > 0.5
+    # without normalisation the deep layers never spike: chance is 0.10, 36 test digits per class
     assert rows["none"]["test_accuracy"] < 0.15
 
 

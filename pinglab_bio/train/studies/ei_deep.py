@@ -34,9 +34,9 @@ class DeepConfig:
     depth: int = 2
     norm: str = "ei"
     width: int = 128
-    epochs: int = 15
+    epochs: int = 40
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 3e-4
     optimiser: str = "adam"
     clip: float = 1.0  # gradient-norm clip (0 = off)
     steps: int = 4
@@ -89,11 +89,12 @@ def _evaluate(model: SpikingMLP, x, y, batch: int = 512):
     return accuracy, ratios, sums["rate"].tolist()
 
 
-def train_mlp(config: DeepConfig, data, log=None) -> dict:
+def train_mlp(config: DeepConfig, data, log=None, on_epoch=None) -> dict:
     """Train one spiking MLP; return curves and per-layer measures (JSON-ready).
 
     ``data`` is ``(x_train, y_train, x_test, y_test)`` from
-    :func:`~pinglab_bio.train.studies.common.digits_tensors`.
+    :func:`~pinglab_bio.train.studies.common.digits_tensors`; ``on_epoch(epoch, accuracy)``, when
+    given, is called after each epoch's evaluation.
     """
     config.check()
     x_tr, y_tr, x_te, y_te = data
@@ -128,6 +129,8 @@ def train_mlp(config: DeepConfig, data, log=None) -> dict:
         acc, _, _ = _evaluate(model, x_te, y_te)
         curve.append(acc)
         losses.append(stats.loss_sum / len(x_tr))
+        if on_epoch is not None:
+            on_epoch(stats.epoch + 1, acc)
         if log:
             log(
                 f"  {config.norm:<9} depth {config.depth} seed {config.seed} "

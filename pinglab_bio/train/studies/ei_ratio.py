@@ -35,6 +35,8 @@ __all__ = [
     "van_rossum_discrete",
     "PAPER_VR",
     "hidden_counts",
+    "initial_weight_std",
+    "add_pathway_noise_",
 ]
 
 #: The paper's Van Rossum medians (Fashion-MNIST, 80:20): trained networks and at initialisation.
@@ -58,8 +60,9 @@ class RatioConfig:
     steps: int = 100
     dt_ms: float = 1.0
     max_rate_hz: float = 100.0  # Poisson rate of a white pixel
-    noise_rel: float = 0.0  # weight noise σ_n = noise_rel · sigma_noise_ref after each step
-    sigma_noise_ref: float = 0.1
+    noise_rel: float = 0.0  # weight noise σ_n = noise_rel · σ_init after each step
+    # σ_init of the noise in weight units; 0 = measured: each pathway's std of its drawn weights
+    sigma_noise_ref: float = 0.0
     vr_samples: int = 100  # test samples over which the Van Rossum distance is averaged
     seed: int = 0
     device: str = "cpu"  # torch device of the network ("cuda" where a GPU is lent)
@@ -70,7 +73,7 @@ class RatioConfig:
             raise SettingsError(
                 f"the E:I ratio must be the E share in (0, 1], got {self.ei_ratio}. Fix: e.g. 0.8 for 80:20"
             )
-        for name in ("sigma_in", "sigma_out", "lr", "dt_ms", "max_rate_hz", "sigma_noise_ref"):
+        for name in ("sigma_in", "sigma_out", "lr", "dt_ms", "max_rate_hz"):
             if not getattr(self, name) > 0:
                 raise SettingsError(
                     f"{name} must be > 0, got {getattr(self, name)}. Fix: pass a positive number"
@@ -82,6 +85,11 @@ class RatioConfig:
                 )
         if self.noise_rel < 0:
             raise SettingsError(f"noise_rel must be ≥ 0, got {self.noise_rel}. Fix: e.g. 0.2")
+        if self.sigma_noise_ref < 0:
+            raise SettingsError(
+                f"sigma_noise_ref must be ≥ 0 (0 = the measured std of the drawn weights), got "
+                f"{self.sigma_noise_ref}. Fix: e.g. 0 or 1e-3"
+            )
         if self.vr_samples < 0:
             raise SettingsError(f"vr_samples must be ≥ 0, got {self.vr_samples}. Fix: e.g. 100")
 
@@ -102,8 +110,8 @@ class RatioConfig:
 def config_from_params(params: dict, ratio: float, sigma_in: float, seed: int, noise_rel: float = 0.0,
                        sigma_noise_ref: float | None = None) -> RatioConfig:
     """The :class:`RatioConfig` of one (ratio, sigma_in, seed) cell of the ei_ratio and
-    weight_noise protocols, from their CLI parameters. ``sigma_noise_ref`` (σ_init) defaults to
-    ``sigma_in``."""
+    weight_noise protocols, from their CLI parameters. ``sigma_noise_ref`` (σ_init in weight
+    units) defaults to 0: the noise is then relative to each pathway's measured initial std."""
     return RatioConfig(
         ei_ratio=ratio,
         sigma_in=sigma_in,
@@ -115,7 +123,7 @@ def config_from_params(params: dict, ratio: float, sigma_in: float, seed: int, n
         steps=params["steps"],
         max_rate_hz=params["max_rate"],
         noise_rel=noise_rel,
-        sigma_noise_ref=sigma_noise_ref or sigma_in,
+        sigma_noise_ref=sigma_noise_ref or 0.0,
         vr_samples=params.get("vr_samples", 0),
         seed=seed,
         device=params["torch_device"],
@@ -148,13 +156,38 @@ def _evaluate(net, x, y, dt_s, n_exc, batch=512):
     return accuracy, seen["exc"] / n, seen["inh"] / n, rate_hz, hidden
 
 
-def train_ratio_run(config: RatioConfig, data, log=None) -> dict:
+def initial_weight_std(net) -> dict:
+    """σ_init measured from the drawn weights: the std of each trainable pathway's initial |w|.
+
+    The weights are ``sign · |N(0, σ)|``, whose magnitudes have std ``σ·sqrt(1 − 2/π)`` ≈ 0.60 σ,
+    not σ, so the noise of ``weight_noise`` is scaled by this measured value, not by the nominal
+    scale. The magnitudes, not the signed weights, are measured: the signed readout weights of
+    a 50:50 network spread wider (std σ) than those of 100:0 (0.60 σ) only because of their
+    signs, and every ratio should see the same noise.
+    """
+    return {name: float(w.detach().double().abs().std())
+            for name, w in net.weights.items() if w.requires_grad}
+
+
+def add_pathway_noise_(net, sigma: dict, generator: torch.Generator):
+    """Add ``N(0, sigma[name]²)`` to each pathway's weights, then project back to Dale's signs."""
+    with torch.no_grad():
+        for name, scale in sigma.items():
+            w = net.weights[name]
+            noise = torch.randn(w.shape, generator=generator, dtype=torch.float64) * scale
+            w.add_(noise.to(dtype=w.dtype, device=w.device))
+        net.project_()
+
+
+def train_ratio_run(config: RatioConfig, data, log=None, on_epoch=None) -> dict:
     """Train one network; return its record and the Van Rossum matrices at init and after training.
 
     ``data`` is ``(x_train, y_train, x_test, y_test)`` (intensities in [0, 1]). The test set is
     encoded once (seeded), the training set afresh each epoch. Returns ``(record, vr)`` where
     ``vr = {"initial": D0, "trained": D1}`` are ``[n_hidden, n_hidden]`` mean distances over the
-    first ``vr_samples`` test samples (empty dict when ``vr_samples`` is 0).
+    first ``vr_samples`` test samples (empty dict when ``vr_samples`` is 0). ``on_epoch(epoch,
+    accuracy, hidden)``, when given, is called after each epoch's evaluation with the test-set
+    hidden spikes ``[samples, steps, n_hidden]`` (e.g. to measure distances at several epochs).
     """
     config.check()
     x_tr, y_tr, x_te, y_te = data
@@ -197,6 +230,8 @@ def train_ratio_run(config: RatioConfig, data, log=None) -> dict:
         e_curve.append(e_sp)
         i_curve.append(i_sp)
         rate_curve.append(rate)
+        if on_epoch is not None:
+            on_epoch(stats.epoch + 1, acc, last["hidden"])
         if log:
             log(
                 f"    epoch {stats.epoch + 1}/{config.epochs}: loss {losses[-1]:.3f}, "
@@ -204,9 +239,12 @@ def train_ratio_run(config: RatioConfig, data, log=None) -> dict:
             )
 
     after_step = [net.project_]
-    sigma_noise = config.noise_rel * config.sigma_noise_ref
-    if sigma_noise > 0:
-        after_step.append(lambda: net.add_weight_noise_(sigma_noise, noise_gen, relative=False))
+    sigma_init = initial_weight_std(net)
+    if config.sigma_noise_ref > 0:
+        sigma_init = {name: config.sigma_noise_ref for name in sigma_init}
+    sigma_noise = {name: config.noise_rel * s for name, s in sigma_init.items()}
+    if config.noise_rel > 0:
+        after_step.append(lambda: add_pathway_noise_(net, sigma_noise, noise_gen))
     started = time.perf_counter()
     train_loop(net, opt, batches, lambda output, y: readout_loss(output[0], y), epochs=config.epochs,
                forward=lambda x: net(x, dt_s), after_step=after_step, on_epoch_end=end_epoch)
@@ -215,6 +253,8 @@ def train_ratio_run(config: RatioConfig, data, log=None) -> dict:
     record = {
         "config": asdict(config),
         "n_exc": config.n_exc,
+        "sigma_init": sigma_init,
+        "sigma_noise": sigma_noise,
         "initial_rate_hz": rate0,
         "initial_test_accuracy": acc0,
         "final_test_accuracy": curve[-1],
