@@ -1,16 +1,21 @@
 """Δt transfer: does a network trained at one dt keep its accuracy when Brian2 runs it at others?
 
-Trains the three-layer E/I network (hidden current-based LIF from `ei_hidden_cuba`, derived
-torch step) and the plain discrete-time LIF baseline `U ← βU + Ws` at each dt_train, freezes
-the weights, and evaluates them in Brian2 over a grid of dt. Inputs reach the new dt by
-re-binning the training-dt spikes (upsample: zero-pad onto a finer grid; downsample: sum into
-coarser bins) or by fresh Poisson draws at the new dt (resample). Reports accuracy at
-dt_train, min/max accuracy over the grid and the max/min ratio of the hidden firing rate
-(≤ 2× flat, ≥ 10× collapse; REFERENCES §2).
+Trains up to four networks at each dt_train (`--models`): `ei` (the three-layer E/I network,
+hidden current-based LIF from `ei_hidden_cuba`, derived torch step), `coba` (the E and I cells
+of `ping_coba` with conductance synapses, inputs onto both, no E↔I pathway), `ping` (the
+recurrent E↔I layer of `ping_coba`, E→I and I→E with their delays, trained end to end by BPTT
+with the gradient through the membranes damped) and `baseline` (the plain discrete-time LIF
+`U ← βU + Ws`). It freezes the weights and evaluates them in Brian2 over a grid of dt. Inputs
+reach the new dt by re-binning the training-dt spikes (upsample: zero-pad onto a finer grid;
+downsample: sum into coarser bins) or by fresh Poisson draws at the new dt (resample). Reports
+accuracy at dt_train, min/max accuracy over the grid, the max/min ratio of the hidden firing
+rate (≤ 2× flat, ≥ 10× collapse; REFERENCES §2), the torch/Brian2 agreement at dt_train and,
+for `coba` and `ping`, the gamma peak of the E population at each dt (Brian2 spikes).
 
-Reduced default (minutes on 2 cores): digits, dt_train 1 ms, 6 epochs, 200 test samples.
-Full scale: --dt-train-values 0.1ms,1ms --epochs 30 --n-test 0 (whole test set)
---dt-values 0.05ms,0.1ms,0.2ms,0.25ms,0.5ms,1ms,1.5ms,2ms.
+Reduced default (minutes on 2 cores): digits, `ei,baseline`, dt_train 1 ms, 6 epochs, 200 test
+samples. All four networks at both training steps (see docs/readme/training.md for its cost):
+--models ei,coba,ping,baseline --dt-train-values 0.1ms,1ms
+--dt-values 0.05ms,0.1ms,0.2ms,0.25ms,0.5ms,1ms,1.25ms,2ms.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ PARAMETERS = {
     "dt_train_values": Param("1ms", "training steps (comma-separated)", kind="quantity_list", unit="s"),
     "dt_values": Param("0.05ms,0.1ms,0.2ms,0.5ms,1ms,2ms", "evaluation grid (Brian2)",
                        kind="quantity_list", unit="s"),
-    "models": Param("ei,baseline", "networks: ei (derived CUBA E/I) and/or baseline (U ← βU + Ws)"),
+    "models": Param("ei,baseline", "networks (comma-separated): ei (derived CUBA E/I), coba (conductance "
+                    "E/I, no recurrence), ping (recurrent E↔I, damped BPTT), baseline (U ← βU + Ws)"),
     "transports": Param("rebin,resample", "input transports: rebin (upsample/downsample) and/or resample"),
     "dataset": Param("digits", "data set", kind="choice", choices=("digits", "fashion_mnist", "shd")),
     "data_dir": Param("", "folder of the Fashion-MNIST / SHD files"),
@@ -65,8 +71,8 @@ def check(params):
 def run(params, out, log=print):
     from pinglab_bio.data.datasets import load_dataset
     from pinglab_bio.data.transport import move_spikes
-    from pinglab_bio.train.loop import encode_split, evaluate_brian2
-    from pinglab_bio.train.studies.dt_transfer import train_transfer_network
+    from pinglab_bio.train.loop import encode_split, evaluate_brian2, format_eta
+    from pinglab_bio.train.studies.dt_transfer import gamma_of, torch_agreement, train_transfer_network
 
     started = time.perf_counter()
     data = load_dataset(params["dataset"], data_dir=params["data_dir"] or None, seed=params["seed"])
@@ -76,8 +82,11 @@ def run(params, out, log=print):
     x_test, y_test = data.x_test[:n_test], data.y_test[:n_test]
     duration = float(params["duration"])
     grid = sorted(float(dt) for dt in params["dt_values"])
-    rows = []
-    for dt_train in sorted(float(dt) for dt in params["dt_train_values"]):
+    dt_trains = sorted(float(dt) for dt in params["dt_train_values"])
+    n_evals = sum(len(set(grid) | {dt_train}) for dt_train in dt_trains) * len(params["transports"]) \
+        * len(params["models"])
+    rows, eval_walls = [], []
+    for dt_train in dt_trains:
         for kind in params["models"]:
             t0 = time.perf_counter()
             net, config = train_transfer_network(kind, dt_train, data, epochs=params["epochs"],
@@ -86,6 +95,7 @@ def run(params, out, log=print):
             train_s = time.perf_counter() - t0
             base = encode_split(config, x_test, (params["seed"], 1_000_003), dt_s=dt_train,
                                 steps=int(round(duration / dt_train)))
+            at_train, agreement = None, {}
             for transport in params["transports"]:
                 for dt in sorted(set(grid) | {dt_train}):
                     steps = int(round(duration / dt))
@@ -98,21 +108,49 @@ def run(params, out, log=print):
                             steps=steps)
                         how = "same" if dt == dt_train else "resample"
                     t1 = time.perf_counter()
-                    result = evaluate_brian2(net, spikes, y_test, dt)
-                    rows.append({"model": kind, "dt_train_ms": dt_train * 1e3, "transport": transport,
-                                 "how": how, "dt_ms": dt * 1e3, "accuracy": result["accuracy"],
-                                 "hidden_rate_hz": result["hidden_rate_hz"],
-                                 "eval_s": time.perf_counter() - t1, "train_s": train_s})
-                    log(f"  {kind} dt_train {dt_train * 1e3:g} ms → dt {dt * 1e3:g} ms ({how}): "
-                        f"accuracy {result['accuracy']:.3f}, hidden {result['hidden_rate_hz']:.1f} Hz")
+                    if how == "same" and at_train is not None:
+                        result = at_train  # the same inputs at the same dt: the same Brian2 run
+                    else:
+                        result = evaluate_brian2(net, spikes, y_test, dt)
+                    row = {"model": kind, "dt_train_ms": dt_train * 1e3, "transport": transport,
+                           "how": how, "dt_ms": dt * 1e3, "accuracy": result["accuracy"],
+                           "hidden_rate_hz": result["hidden_rate_hz"],
+                           "rates_hz": result["rates_hz"], "gamma_peak_hz": None, "gamma_prominence": None}
+                    if kind in ("coba", "ping"):
+                        row.update(gamma_of(result["spikes"]["exc"], dt))
+                    if how == "same":
+                        if at_train is None:
+                            at_train = result
+                            agreement = torch_agreement(net, spikes, y_test, dt, result)
+                        row.update(agreement)
+                    row.update({"eval_s": time.perf_counter() - t1, "train_s": train_s})
+                    rows.append(row)
+                    eval_walls.append(row["eval_s"])
+                    left = (n_evals - len(rows)) * float(sum(eval_walls) / len(eval_walls))
+                    gamma = (f", gamma {row['gamma_peak_hz']:.1f} Hz" if row["gamma_peak_hz"] is not None
+                             else "")
+                    log(f"  [{len(rows)}/{n_evals}] {kind} dt_train {dt_train * 1e3:g} ms → "
+                        f"dt {dt * 1e3:g} ms ({how}): accuracy {result['accuracy']:.3f}, "
+                        f"hidden {result['hidden_rate_hz']:.1f} Hz{gamma} "
+                        f"(evaluations left: about {format_eta(left)})")
+                    if how == "same" and agreement:
+                        log(f"    torch at dt_train: accuracy {agreement['torch_accuracy']:.3f}; "
+                            f"same prediction as Brian2 on {agreement['agreement_float32']:.3f} (float32), "
+                            f"{agreement['agreement_float64']:.3f} (float64); identical hidden spikes on "
+                            f"{agreement['spikes_identical_float64']:.3f} of the trials (float64)")
     summary = summarize_rows(rows)
     write_json(out / "results.json", {"rows": rows, "n_test": int(n_test), "dataset": params["dataset"]})
     write_json(out / "metrics.json", {"summary": summary, "wall_time_s": time.perf_counter() - started})
-    lines = ["model     dt_train  transport  acc@train  min    max    rate max/min"]
+    lines = ["model     dt_train  transport  acc@train  min    max    rate max/min  torch=Brian2 (float64)"]
     for s in summary:
+        ratio = f"{s['rate_ratio']:.1f}×" if s["rate_ratio"] is not None else "silent at some dt"
+        agree = f"{s['agreement_float64']:.3f}" if "agreement_float64" in s else "-"
         lines.append(f"{s['model']:<9} {s['dt_train_ms']:>5g} ms  {s['transport']:<9}  "
                      f"{s['accuracy_at_train']:.3f}      {s['accuracy_min']:.3f}  {s['accuracy_max']:.3f}  "
-                     + (f"{s['rate_ratio']:.1f}×" if s["rate_ratio"] is not None else "silent at some dt"))
+                     f"{ratio:<12}  {agree}")
+        if s.get("gamma_peak_hz"):
+            lines.append("    gamma peak (Hz) by dt (ms): " + ", ".join(
+                f"{dt}: {hz:.1f}" for dt, hz in s["gamma_peak_hz"].items()))
     return {"summary": "\n".join(lines), "metrics": {"summary": summary}}
 
 

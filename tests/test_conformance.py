@@ -119,3 +119,25 @@ def test_derive_errors():
     with pytest.raises(DerivationError, match=r"adds to 'g', which population 'p' does not have"):
         derive_network(NetworkModel({"p": pop}, {"x": PathwayModel("x", "input", "p", "g_post += w",
                                                                    0 * brian2.ms, None)}, 1))
+
+
+@pytest.mark.parametrize("kind", ["coba", "ping"])
+def test_conformance_conductance_hidden_layers_float64_identical_spikes(kind):
+    """The dt_transfer conductance layers (no recurrence; E↔I loop with 1 ms delays) in both engines."""
+    from pinglab_bio.train.studies.dt_transfer import build_transfer_network
+
+    dt = 1e-4
+    net, _ = build_transfer_network(kind, dt, 20, 5, seed=1)
+    net = net.double()
+    rng = np.random.default_rng(0)
+    inputs = (rng.random((3, 400, 20)) < 0.03).astype(np.uint8)
+    inputs[0, 10, 3] = 2  # a summed bin: two spikes of one channel in one step
+    ref = simulate_brian2(net.model, net.numpy_weights(), inputs, dt, record={"out": ["v"]},
+                          init=net.init_values)
+    with torch.no_grad():
+        out_v, spikes = net(torch.tensor(inputs, dtype=torch.float64), dt)
+    for pop in ("exc", "inh"):
+        assert ref.spikes[pop].sum() > 100  # both populations fire, so the comparison means something
+        np.testing.assert_array_equal(spikes[pop].numpy().astype(np.uint8), ref.spikes[pop])
+    # 1e-12: the same statements in float64 in both engines; only summation order differs
+    np.testing.assert_allclose(out_v.numpy(), ref.states["out"]["v"], atol=1e-12)

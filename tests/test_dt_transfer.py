@@ -61,9 +61,38 @@ def test_dt_transfer_tiny_run_and_analysis(tmp_path):
     assert "<img" in report["sections"][1][1]
 
 
+def test_dt_transfer_conductance_models_tiny_run_behavior(tmp_path):
+    """coba and ping trained for one epoch on 16 digits, evaluated in Brian2 at dt_train and 2 ms."""
+    module = load_protocol("dt_transfer")
+    params, _ = parse_protocol_args(module, ["--models", "coba,ping", "--epochs", "1", "--n-train", "16",
+                                             "--n-test", "8", "--dt-values", "2ms", "--duration", "100ms",
+                                             "--transports", "rebin"], "dt_transfer")
+    folder, _ = run_protocol(module, params, out=tmp_path / "run", quiet=True)
+    rows = json.loads((folder / "results.json").read_text())["rows"]
+    assert len(rows) == 4 and {r["model"] for r in rows} == {"coba", "ping"}  # 2 models × {1, 2} ms
+    assert all("gamma_peak_hz" in r for r in rows)
+    ping = {r["dt_ms"]: r for r in rows if r["model"] == "ping"}
+    # the PING layer oscillates at dt_train: the E-rate spectrum (10 Hz bins, 100 ms trials) peaks in gamma
+    assert 30.0 <= ping[1.0]["gamma_peak_hz"] <= 100.0
+    same = [r for r in rows if r["how"] == "same"]
+    # float64 torch and Brian2 run the same statements on the same inputs: the same spikes
+    assert all(r["spikes_identical_float64"] == 1.0 and r["agreement_float64"] == 1.0 for r in same)
+    assert all(r["rates_hz"]["exc"] > 0 and r["rates_hz"]["inh"] > 0 for r in rows)
+    report = _analysis().analyze([folder], tmp_path / "work")
+    assert [h for h, _ in report["sections"]][:4] == ["Summary", "Accuracy", "Hidden rate", "Gamma peak"]
+    assert (tmp_path / "work" / "dt_transfer_gamma.png").is_file()
+    assert "published PING" in report["sections"][4][1]
+    summary = {(s["model"], s["transport"]): s for s in report["numbers"]["summary"]}
+    assert set(summary[("ping", "rebin")]["gamma_peak_hz"]) <= {"1", "2"}
+
+
 def test_dt_transfer_errors(tmp_path, capsys):
     assert main(["run", "dt_transfer", "--models", "lstm", "--out", str(tmp_path / "x")]) == 2
-    assert "--models got 'lstm'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--models got 'lstm'" in err and "ei, coba, ping, baseline" in err
+    assert len(err.strip().splitlines()) == 1  # one line, no traceback
+    assert main(["run", "dt_transfer", "--models", "ping,gru", "--out", str(tmp_path / "x")]) == 2
+    assert "--models got 'ping,gru'" in capsys.readouterr().err
     assert main(["run", "dt_transfer", "--dt-values", "0.3ms", "--out", str(tmp_path / "x")]) == 2
     assert "not a multiple of dt" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()

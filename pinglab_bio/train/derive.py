@@ -435,9 +435,24 @@ def init_network_state(net: DerivedNetwork, batch: int, *, values: dict | None =
     return state
 
 
-def _population_update(pop: DerivedPopulation, s: dict, t: float, dt: float, damping: float | None):
-    if damping is not None and pop.membrane:
-        s = {**s, pop.membrane: damp_gradient(s[pop.membrane], damping)}
+def _damping_of(damping, name: str):
+    """The damping factor of population ``name``: one number for all, or ``{pop: factor}``."""
+    if isinstance(damping, dict):
+        return damping.get(name)
+    return damping
+
+
+def _damping_key(damping):
+    """A hashable form of ``damping`` for the program caches."""
+    if isinstance(damping, dict):
+        return tuple(sorted((k, float(v)) for k, v in damping.items() if v is not None))
+    return damping
+
+
+def _population_update(pop: DerivedPopulation, s: dict, t: float, dt: float, damping):
+    factor = _damping_of(damping, pop.name)
+    if factor is not None and pop.membrane:
+        s = {**s, pop.membrane: damp_gradient(s[pop.membrane], factor)}
     if pop.threshold is not None and pop.refractory_s > 0:
         not_ref = brian2_timestep(t - s["lastspike"], dt) >= brian2_timestep(pop.refractory_s, dt)
     else:
@@ -460,7 +475,7 @@ def _population_update(pop: DerivedPopulation, s: dict, t: float, dt: float, dam
 
 def network_step(net: DerivedNetwork, inputs, state: dict, weights: dict, t: float, dt: float, *,
                  surrogate: str = "fast_sigmoid", slope: float = 100.0, detach_reset: bool = False,
-                 damping: float | None = None):
+                 damping: float | dict | None = None):
     """One time step of the whole network (pure function).
 
     Parameters
@@ -478,9 +493,12 @@ def network_step(net: DerivedNetwork, inputs, state: dict, weights: dict, t: flo
         Surrogate gradient and its slope (inverse units of the membrane variable).
     detach_reset : bool
         Do not differentiate through the reset.
-    damping : float, optional
+    damping : float or dict, optional
         Multiply the gradient through each membrane update by this factor (see
-        :func:`damp_gradient`).
+        :func:`damp_gradient`): one number for every population with a membrane, or a dict
+        whose keys name populations (their membrane is damped, the others' not) and pathways
+        (the gradient back through the spikes that pathway carries is multiplied by the factor,
+        once per crossing: a recurrent loop loses that share once per cycle, whatever dt is).
 
     Returns
     -------
@@ -515,6 +533,9 @@ def network_step(net: DerivedNetwork, inputs, state: dict, weights: dict, t: flo
             else:
                 past = queue.get(path.source, [])
                 pre = past[-d] if len(past) >= d else None
+            factor = _damping_of(damping, name)
+            if pre is not None and factor is not None:
+                pre = damp_gradient(pre, factor)
         if pre is None:
             continue
         w = weights[name]
@@ -584,7 +605,8 @@ def run_network(net: DerivedNetwork, inputs, weights: dict, dt: float, *, state:
             dtype = next(iter(weights.values())).dtype if weights else inputs.dtype
             programs = linear_programs(net, dt, record=record, dtype=dtype, **step_kwargs)
             if programs:
-                return _run_linear(net, programs, inputs, weights, state, steps)
+                return _run_linear(net, programs, inputs, weights, state, steps,
+                                   damping=step_kwargs.get("damping"))
         program, _ = fused_program(net, dt, record=record, **step_kwargs)
         return program(inputs, weights, state, steps)
     spikes = {name: [] for name, p in net.populations.items() if p.threshold is not None}
@@ -728,12 +750,17 @@ def _fused_source(net: DerivedNetwork, dt: float, *, surrogate: str, slope: floa
                 incoming[pname] = ("pre", f"e{k}[n]", 0)
             elif path.source not in part:
                 src = index[path.source]
-                out(1, f"e{k} = (s{src}_seq.to(w{k}.dtype) @ w{k}).unbind(0)")
+                factor = _damping_of(damping, pname)
+                seq = f"_damp(s{src}_seq, {float(factor)!r})" if factor is not None else f"s{src}_seq"
+                out(1, f"e{k} = ({seq}.to(w{k}.dtype) @ w{k}).unbind(0)")
                 incoming[pname] = ("pre", f"e{k}[n - {delays[pname]}]" if delays[pname] else f"e{k}[n]",
                                    delays[pname])
             else:
                 src = index[path.source]
                 pre = f"s{src}[n - {delays[pname]}]" if delays[pname] else f"sp{src}"
+                factor = _damping_of(damping, pname)
+                if factor is not None:
+                    pre = f"_damp({pre}, {float(factor)!r})"
                 incoming[pname] = ("loop", f"({pre}.to(w{k}.dtype) @ w{k})", delays[pname])
         for name in members:
             i = index[name]
@@ -746,8 +773,9 @@ def _fused_source(net: DerivedNetwork, dt: float, *, surrogate: str, slope: floa
         # 1. state update (Brian2's groups slot)
         for name in members:
             i, pop = index[name], net.populations[name]
-            if damping is not None and pop.membrane:
-                out(2, f"p{i}_{pop.membrane} = _damp(p{i}_{pop.membrane}, {float(damping)!r})")
+            factor = _damping_of(damping, name)
+            if factor is not None and pop.membrane:
+                out(2, f"p{i}_{pop.membrane} = _damp(p{i}_{pop.membrane}, {float(factor)!r})")
             refractory = pop.threshold is not None and pop.refractory_s > 0
             if refractory:
                 out(2, f"nr{i} = ((t - p{i}_lastspike + {1e-3 * dt!r}) / {dt!r}).to(_int64) >= "
@@ -851,7 +879,8 @@ def _fused_source(net: DerivedNetwork, dt: float, *, surrogate: str, slope: floa
 
 
 def fused_program(net: DerivedNetwork, dt: float, *, surrogate: str = "fast_sigmoid", slope: float = 100.0,
-                  detach_reset: bool = False, damping: float | None = None, record: dict | None = None):
+                  detach_reset: bool = False, damping: float | dict | None = None,
+                  record: dict | None = None):
     """The whole sequence of ``net`` at ``dt`` as one generated function (cached per settings).
 
     The function runs exactly the statements :func:`network_step` evaluates, in the same order,
@@ -863,7 +892,8 @@ def fused_program(net: DerivedNetwork, dt: float, *, surrogate: str = "fast_sigm
     :func:`run_network` returns.
     """
     record = {pop: tuple(vars_) for pop, vars_ in (record or {}).items()}
-    key = (float(dt), surrogate, float(slope), bool(detach_reset), damping, tuple(sorted(record.items())))
+    key = (float(dt), surrogate, float(slope), bool(detach_reset), _damping_key(damping),
+           tuple(sorted(record.items())))
     cache = net.__dict__.setdefault("_programs", {})
     if key not in cache:
         source, glb = _fused_source(net, float(dt), surrogate=surrogate, slope=slope,
@@ -1033,8 +1063,9 @@ def _linear_source(net: DerivedNetwork, name: str, dt: float, jacobian: dict, gr
                 value = g if c == 1.0 else f"{g} * {factor}"
             else:
                 value = f"_torch.add({value}, {g})" if c == 1.0 else f"_torch.addcmul({value}, {g}, {factor})"
-        if damping is not None and i == pop.membrane:
-            value = f"({value}) * {float(damping)!r}"
+        factor = _damping_of(damping, name)
+        if factor is not None and i == pop.membrane:
+            value = f"({value}) * {float(factor)!r}"
         out(2, f"h_{i} = {value}")
     for i in variables:
         out(2, f"g_{i} = h_{i}")
@@ -1097,15 +1128,15 @@ class _LinearProgram:
 
 
 def linear_programs(net: DerivedNetwork, dt: float, *, surrogate: str = "fast_sigmoid", slope: float = 100.0,
-                    detach_reset: bool = False, damping: float | None = None, record: dict | None = None,
-                    dtype=torch.float64):
+                    detach_reset: bool = False, damping: float | dict | None = None,
+                    record: dict | None = None, dtype=torch.float64):
     """Per population, the forward and derived backward over a sequence (None where not linear).
 
     Returns ``{pop: program}`` when every population qualifies (see :func:`_linear_part`), each
     part feeding only later ones, else None. Cached per settings.
     """
     record = {pop: tuple(vars_) for pop, vars_ in (record or {}).items()}
-    key = ("linear", float(dt), surrogate, float(slope), bool(detach_reset), damping,
+    key = ("linear", float(dt), surrogate, float(slope), bool(detach_reset), _damping_key(damping),
            tuple(sorted(record.items())), dtype)
     cache = net.__dict__.setdefault("_programs", {})
     if key in cache:
@@ -1127,13 +1158,17 @@ def linear_programs(net: DerivedNetwork, dt: float, *, surrogate: str = "fast_si
     return programs
 
 
-def _run_linear(net: DerivedNetwork, programs: dict, inputs, weights: dict, state: dict, steps: int):
+def _run_linear(net: DerivedNetwork, programs: dict, inputs, weights: dict, state: dict, steps: int, *,
+                damping=None):
     spikes_seq, spikes, traces, final = {}, {}, {}, {}
     for name, program in programs.items():
         pres = []
         for pname, path in program.incoming:
             w = weights[pname]
             src = inputs.transpose(0, 1) if path.source == "input" else spikes_seq[path.source]
+            factor = _damping_of(damping, pname) if path.source != "input" else None
+            if factor is not None:
+                src = damp_gradient(src, factor)
             pres.append(src.to(w.dtype) @ w)
         init = [state[name][var] for var in program.variables]
         outs = _LinearSequence.apply(program, len(pres), steps, *pres, *init)

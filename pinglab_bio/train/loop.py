@@ -365,7 +365,11 @@ def evaluate_torch(net: EIClassifier, spikes: np.ndarray, labels: np.ndarray, dt
 
 def evaluate_brian2(net: EIClassifier, spikes: np.ndarray, labels: np.ndarray, dt_s: float, *,
                     chunk: int = 128) -> dict:
-    """The same weights run in Brian2 (numpy target): accuracy, predictions, hidden rate (Hz)."""
+    """The same weights run in Brian2 (numpy target): accuracy, predictions, hidden rate (Hz).
+
+    Also ``rates_hz`` (mean rate of each spiking population, Hz) and ``spikes``
+    (``{pop: uint8 [trials, steps, n]}``, the Brian2 spikes).
+    """
     from .bridge import simulate_brian2
 
     exported = simulate_brian2(net.model, net.numpy_weights(), spikes, dt_s, record={"out": ["v"]},
@@ -375,7 +379,10 @@ def evaluate_brian2(net: EIClassifier, spikes: np.ndarray, labels: np.ndarray, d
     n_neurons = sum(s.shape[-1] for s in hidden)
     duration = spikes.shape[1] * dt_s
     rate = float(sum(s.sum() for s in hidden)) / max(1, n_neurons * len(labels)) / duration
-    return {"accuracy": float(np.mean(preds == labels)), "predictions": preds, "hidden_rate_hz": rate}
+    rates = {pop: float(s.sum()) / max(1, s.shape[-1] * len(labels)) / duration
+             for pop, s in exported.spikes.items()}
+    return {"accuracy": float(np.mean(preds == labels)), "predictions": preds, "hidden_rate_hz": rate,
+            "rates_hz": rates, "spikes": exported.spikes}
 
 
 def save_checkpoint(path, net: EIClassifier, optimizer, epoch: int, history: list, config: TrainConfig):

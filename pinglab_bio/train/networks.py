@@ -9,7 +9,10 @@ Layers (REFERENCES §3): external spike inputs → hidden LIF (each hidden neuro
 model's E:I ratio) → non-spiking leaky-integrator outputs. Input weights are ≥ 0; a hidden
 neuron's outgoing weights are all ≥ 0 (E) or all ≤ 0 (I). With ``hidden="ping"`` the hidden
 layer is a PING network (``exc`` and ``inh`` populations with their recurrent E↔I pathways from
-the model file, e.g. ``ping_coba``); inputs drive E and the readout listens to E and I.
+the model file, e.g. ``ping_coba``); inputs drive E and the readout listens to E and I. With
+``hidden="coba"`` the hidden layer holds the same E and I cells with their conductance synapses
+but none of the model's pathways: inputs drive both, nothing recurs (an asynchronous
+conductance-based layer).
 """
 
 from __future__ import annotations
@@ -52,12 +55,13 @@ def classifier_model(spec: ModelSpec | str, n_inputs: int, n_outputs: int, *, hi
         Hidden-layer model (``ei_hidden_cuba`` for ``hidden="ei"``, ``ping_coba`` for ``"ping"``).
     n_inputs, n_outputs : int
         Input channels and classes.
-    hidden : {"ei", "ping"}
+    hidden : {"ei", "ping", "coba"}
         ``"ei"``: one hidden population of ``n_exc + n_inh`` neurons with the ``exc`` equations
         (E and I must share their dynamics). ``"ping"``: ``exc`` and ``inh`` populations with the
-        model's recurrent pathways.
+        model's recurrent pathways; inputs onto E. ``"coba"``: the same two populations without
+        any of the model's pathways; inputs onto E and onto I.
     input_variable : str, optional
-        Hidden variable the inputs add to (default ``I`` for "ei", ``g_e`` for "ping").
+        Hidden variable the inputs add to (default ``I`` for "ei", ``g_e`` otherwise).
     tau_out, tau_out_syn : Quantity, optional
         Readout time constants (default: the model's ``tau_mem``/``tau_syn``, else 10/5 ms).
     """
@@ -65,8 +69,8 @@ def classifier_model(spec: ModelSpec | str, n_inputs: int, n_outputs: int, *, hi
 
     if not isinstance(spec, ModelSpec):
         spec = load_model(spec)
-    if hidden not in ("ei", "ping"):
-        raise SettingsError(f"unknown hidden layer {hidden!r}. Fix: use 'ei' or 'ping'")
+    if hidden not in ("ei", "ping", "coba"):
+        raise SettingsError(f"unknown hidden layer {hidden!r}. Fix: use 'ei', 'ping' or 'coba'")
     for value, what in ((n_inputs, "n_inputs"), (n_outputs, "n_outputs")):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise SettingsError(f"{what} must be a whole number ≥ 1, got {value!r}. Fix: pass e.g. 10")
@@ -102,7 +106,11 @@ def classifier_model(spec: ModelSpec | str, n_inputs: int, n_outputs: int, *, hi
     pops["out"] = readout
     paths = {f"input_to_{EXC}": PathwayModel(f"input_to_{EXC}", "input", EXC, f"{var}_post += w", zero,
                                              _var_unit(spec, EXC, var))}
-    for name, path in spec.pathways.items():
+    if hidden == "coba":
+        if n_inh:
+            paths[f"input_to_{INH}"] = PathwayModel(f"input_to_{INH}", "input", INH, f"{var}_post += w", zero,
+                                                    _var_unit(spec, INH, var))
+    for name, path in (spec.pathways.items() if hidden == "ping" else ()):
         paths[name] = PathwayModel(name, path.source, path.target, path.on_pre, path.delay,
                                    _var_unit(spec, path.target, on_pre_target(path.on_pre)))
     for pop in (EXC, INH)[: 1 + bool(n_inh)]:
@@ -149,11 +157,19 @@ class EIClassifier(nn.Module):
         Pathways whose weights are learnt (default: all of them).
     seed : int
         Seeds the initial draw.
+    damping : float or dict, optional
+        Gradient damping through the membrane per step, for every population or ``{pop: factor}``
+        (see :func:`pinglab_bio.train.derive.damp_gradient`).
+    masks : dict, optional
+        ``{pathway: array [n_source, n_target]}`` of 0/1: where the pathway has synapses. A masked
+        pathway starts from ``fixed_weights`` (or a draw) times its mask, and :meth:`project_`
+        keeps it zero elsewhere, so a trained recurrent pathway keeps its connectivity.
     """
 
     def __init__(self, model: NetworkModel, signs: dict, sigma_init: dict, *, trainable=None, seed: int = 0,
                  dtype=torch.float32, surrogate: str = "fast_sigmoid", slope: float = 100.0,
-                 damping: float | None = None, detach_reset: bool = True, fixed_weights: dict | None = None):
+                 damping: float | dict | None = None, detach_reset: bool = True,
+                 fixed_weights: dict | None = None, masks: dict | None = None):
         super().__init__()
         self.model = model
         self.derived = derive_network(model)
@@ -172,6 +188,10 @@ class EIClassifier(nn.Module):
             else:
                 w = torch.randn(n_src, n_tgt, generator=gen, dtype=torch.float64).abs().to(dtype)
                 w = w * float(sigma_init.get(name, 0.1)) * sign[:, None]
+            if name in (masks or {}):
+                mask = torch.as_tensor(np.asarray(masks[name], dtype=float), dtype=dtype)
+                self.register_buffer(f"mask_{name}", mask)
+                w = w * mask
             self.weights[name] = nn.Parameter(w, requires_grad=name in trainable)
         self.sigma_init = dict(sigma_init)
         #: initial values ``{pop: {var: SI value}}`` used by both engines (default: zeros)
@@ -201,6 +221,9 @@ class EIClassifier(nn.Module):
         for name, w in self.weights.items():
             sign = getattr(self, f"sign_{name}")[:, None]
             w.copy_(torch.where(sign >= 0, w.clamp(min=0), w.clamp(max=0)))
+            mask = getattr(self, f"mask_{name}", None)
+            if mask is not None:
+                w.mul_(mask)
 
     @torch.no_grad()
     def add_weight_noise_(self, sigma: float, generator: torch.Generator | None = None, *,
