@@ -82,6 +82,19 @@ def test_gamma_peak_parabolic_refinement_behavior(f0):
     assert peak["power_share"] > 0.95  # a pure in-band sine puts (nearly) all power in 30–100 Hz
 
 
+def test_gamma_peak_stays_in_its_search_band_at_the_edge_behavior():
+    # A spectrum falling from 0 Hz: inside the 5–150 Hz search its largest value is the first bin,
+    # on a slope that rises out of the band. The peak must be that bin, not a parabola's vertex.
+    from pinglab_bio.measures.spectral import PEAK_SEARCH_BAND
+
+    freqs = np.arange(0.0, 200.0, 1.0)
+    psd = 1.0 / (1.0 + freqs) ** 2
+    psd[4] = psd[5] * 1.0001  # the neighbour outside the band barely above: a nearly flat parabola
+    peak = gamma_peak(freqs, psd)
+    assert peak["peak_hz"] == PEAK_SEARCH_BAND[0]  # exactly the bin at the band's lower edge
+    assert not peak["in_band"]
+
+
 def test_gamma_peak_on_modulated_population_behavior():
     trains = _modulated_population(45.0)
     freqs, psd = welch_psd(population_rate(trains, 1 * pq.ms))

@@ -119,7 +119,10 @@ def gamma_peak(freqs, psd, band=GAMMA_BAND, search=PEAK_SEARCH_BAND) -> dict:
     if 0 < k < len(p) - 1:
         a, b, c = p[k - 1], p[k], p[k + 1]
         denom = a - 2 * b + c
-        if denom != 0:
+        # refine only a local maximum: then the vertex lies within half a bin of f[k]. At the edge
+        # of the search band the largest value may sit on a slope rising out of the band, where
+        # the parabola's vertex can fall anywhere (even below 0 Hz); keep the bin there.
+        if b >= a and b >= c and denom != 0:
             peak = f[k] + 0.5 * (a - c) / denom * (f[1] - f[0])
     median = np.median(p[sel])
     fwhm = _fwhm(f, p, k, sel)
