@@ -35,8 +35,11 @@ tasks:
                 (models/ei_hidden_cuba.toml) -> leaky-integrator outputs
   ping_readout  the hidden layer is the PING network of ping_coba; its E<->I weights stay
                 fixed, the input and readout weights are learnt (use --slope 1000: volts)
-  reservoir     Brian2 simulates a PING network on the inputs; a readout is fitted to the
-                exported spikes in torch and put back into Brian2
+  reservoir     the short form of `pinglab-bio run reservoir`: Brian2 simulates the PING network
+                of the model file (800 E / 200 I ping_coba, drive and noise unchanged) on the
+                inputs, a leaky-integrator readout is fitted to the exported spikes in torch and
+                put back into Brian2 as synapses (more readouts, states, dt and devices: use
+                `pinglab-bio run reservoir`)
 
 examples:
   pinglab-bio train ei_readout --dataset digits --ei-ratio 0.8 --out runs/ei-digits
@@ -50,7 +53,7 @@ and weights.safetensors. Per-epoch checkpoints stay in <parent>/.checkpoints/<se
 until the run completes: running an interrupted command again resumes where it stopped.
 """
 
-_RESERVOIR_FLAGS = "dataset, data-dir, dt, duration, epochs, limit, seed, out, quiet"
+_RESERVOIR_FLAGS = "dataset, data-dir, model, dt, duration, epochs, limit, seed, out, quiet"
 
 
 def parse_time_ms(flag: str, text: str, example: str = "1ms") -> float:
@@ -207,13 +210,17 @@ def _handle_reservoir(ns, dt_ms: float, duration_ms: float) -> int:
     from ..train.reservoir import ReservoirConfig, train_reservoir
     from ..workflow.analysis import write_protocol_report
 
-    config = ReservoirConfig(seed=ns.seed, epochs=ns.epochs, dt_ms=dt_ms, duration_ms=duration_ms,
-                             n_train=ns.limit or ReservoirConfig.n_train)
+    config = ReservoirConfig(model=ns.model or "ping_coba", seed=ns.seed, epochs=ns.epochs, dt_ms=dt_ms,
+                             duration_ms=duration_ms, window_ms=duration_ms, n_train=ns.limit or 300,
+                             readouts=("leaky",), spontaneous_trials=0)
     steps = config.duration_ms / config.dt_ms
     if not config.dt_ms > 0 or abs(steps - round(steps)) > 1e-6 or round(steps) < 1:
         raise SettingsError(f"--duration {config.duration_ms:g} ms is not a positive multiple of --dt "
                             f"{config.dt_ms:g} ms. Fix: e.g. --dt 0.25ms --duration 50ms")
     data = load_dataset(ns.dataset, data_dir=ns.data_dir, seed=ns.seed)
+    from ..train.reservoir import load_reservoir_setup
+
+    load_reservoir_setup(config, data.n_inputs)  # a bad model or setting fails before any folder exists
     folder = Path(ns.out) if ns.out else default_run_dir("train_reservoir", asdict(config))
     log = (lambda *a: None) if ns.quiet else (lambda *a: print(*a, file=sys.stderr))
     with atomic_run_dir(folder) as tmp:

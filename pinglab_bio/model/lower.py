@@ -14,11 +14,11 @@ from brian2 import Equations
 from brian2.units.fundamentalunits import DIMENSIONLESS, get_unit
 
 from ..errors import SettingsError
-from .network import NetworkModel, PathwayModel, PopulationModel
+from .network import INPUT, NetworkModel, PathwayModel, PopulationModel
 
 __all__ = ["lower", "population_model", "pathway_model", "population_equations", "population_namespace",
            "unit_of", "unit_text", "variable_unit", "on_pre_target", "drive_update", "drive_init",
-           "is_conductance"]
+           "is_conductance", "input_pathways"]
 
 
 def unit_of(q):
@@ -127,3 +127,15 @@ def lower(spec) -> NetworkModel:
     """Every population and pathway of a model file, in file order, with no external inputs."""
     return NetworkModel(populations={pop: population_model(spec, pop) for pop in spec.populations},
                         pathways={name: pathway_model(spec, name) for name in spec.pathways}, n_inputs=0)
+
+
+def input_pathways(spec, inputs) -> dict:
+    """``{f"input_to_{pop}": PathwayModel}`` of an :class:`~pinglab_bio.model.spec.InputSpec`.
+
+    Each keeps the input's weight and connectivity (``p`` or ``in_degree``); the caller draws
+    the connections (they are the same in every trial) or lets the builder draw them.
+    """
+    return {f"{INPUT}_to_{pop}": PathwayModel(f"{INPUT}_to_{pop}", INPUT, pop, inputs.on_pre, inputs.delay,
+                                              unit_of(inputs.weight), weight=inputs.weight, p=inputs.p,
+                                              in_degree=inputs.in_degree, namespace=dict(spec.parameters))
+            for pop in inputs.targets}

@@ -37,6 +37,9 @@ class PopulationModel:
     namespace: dict
     init: dict = field(default_factory=dict)
     drive: object = None
+    #: statements run at the end of every step (``((code, when), ...)``), e.g. a readout that
+    #: adds a summed variable to its score at sampling steps
+    run_regularly: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ class PathwayModel:
     ``weight`` (a quantity), ``p`` or ``in_degree`` describe the connectivity of a model file;
     networks whose weights are given as matrices (trained classifiers) leave them None.
     ``namespace`` holds the constants ``on_pre`` may use (a model file's shared parameters).
+    ``weight_names`` replaces the single weight ``w`` by several per-synapse weights (a readout
+    with one weight per time window; matrices are then given stacked, ``[len(weight_names),
+    n_source, n_target]``); ``equations`` adds synaptic equations (e.g. a ``(summed)``
+    variable); an empty ``on_pre`` means the synapses act only through those equations.
     """
 
     name: str
@@ -58,6 +65,8 @@ class PathwayModel:
     p: float | None = None
     in_degree: int | None = None
     namespace: dict = field(default_factory=dict)
+    weight_names: tuple = ()
+    equations: str = ""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,9 @@ __all__ = [
     "PopulationSpec",
     "PathwaySpec",
     "DriveSpec",
+    "InputSpec",
+    "input_spec",
+    "INPUT_KEYS",
     "POPULATIONS",
     "PATHWAYS",
     "load_model",
@@ -56,7 +59,9 @@ DRIVE_KINDS = {
     "tonic_ou": {"kind", "variable", "mean", "heterogeneity", "sigma", "tau"},
     "poisson": {"kind", "variable", "n_sources", "rate", "weight"},
 }
-TOP_KEYS = {"model", "populations", "parameters", "neurons", "synapses", "drive"}
+TOP_KEYS = {"model", "populations", "parameters", "neurons", "synapses", "drive", "input"}
+#: keys of the optional ``[input]`` table: external spike channels (an encoded data set)
+INPUT_KEYS = {"targets", "on_pre", "weight", "p", "in_degree", "delay"}
 MODEL_KEYS = {"name", "description", "reference"}
 POPULATION_KEYS = {"n_exc", "n_inh", "n_total", "ei_ratio"}
 NEURON_KEYS = {"equations", "threshold", "reset", "refractory", "method", "parameters", "init"}
@@ -114,6 +119,24 @@ class DriveSpec:
 
 
 @dataclass(frozen=True)
+class InputSpec:
+    """External input channels (an encoded data set) and how they reach the network.
+
+    Each target population gets synapses ``input → target`` with the statement ``on_pre``
+    (default ``g_e_post += w``), weight ``weight`` per synapse, connected with probability
+    ``p`` or ``in_degree`` channels per target neuron (drawn once, the same in every trial),
+    after ``delay``.
+    """
+
+    targets: tuple
+    on_pre: str
+    weight: Quantity
+    delay: Quantity
+    p: float | None = None
+    in_degree: int | None = None
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A validated model. ``raw`` is the TOML content after overrides; ``source`` the file text."""
 
@@ -127,6 +150,8 @@ class ModelSpec:
     pathways: dict
     drives: dict
     overrides: dict = field(default_factory=dict)
+    #: the ``[input]`` table, or None when the file has none
+    input: InputSpec | None = None
     #: the text and value units Brian2's unit check depended on (see :mod:`pinglab_bio.model.check`)
     units_key: str = field(default="", repr=False, compare=False)
 
@@ -586,6 +611,75 @@ def _drive(where: str, pop: str, section: dict, populations: dict) -> DriveSpec:
     return DriveSpec(population=pop, kind=kind, variable=variable, values=values)
 
 
+def input_spec(populations: dict, table: dict, where: str = "model", *, error=ModelError) -> InputSpec:
+    """Validate an ``[input]`` table (see :class:`InputSpec`) against a model's populations.
+
+    Parameters
+    ----------
+    populations : dict
+        ``{name: PopulationSpec}`` of the model (``spec.populations``).
+    table : dict
+        ``targets`` (a name or a list), ``on_pre``, ``weight``, ``p`` or ``in_degree``, ``delay``
+        (values as in a model file: ``"2 nS"``, ``"1 ms"``).
+    where : str
+        Names the file (or the flags) in errors.
+    error : type
+        The error raised (:class:`ModelError` for a file, :class:`SettingsError` for flags).
+    """
+    def fail(key, message, fix):
+        raise error(f"{where}: [input.{key}] {message}. Fix: {fix}")
+
+    if not isinstance(table, dict):
+        fail("", f"must be a table, got {table!r}", "write it as [input] with keys")
+    unknown = sorted(set(table) - INPUT_KEYS)
+    if unknown:
+        fail(unknown[0], f"unknown key '{unknown[0]}'", f"allowed keys are {', '.join(sorted(INPUT_KEYS))}")
+    targets = table.get("targets", [next(iter(populations))])
+    targets = [targets] if isinstance(targets, str) else list(targets)
+    if not targets:
+        fail("targets", "names no population", f"use one or more of {', '.join(populations)}")
+    for pop in targets:
+        if pop not in populations:
+            fail("targets", f"targets population {pop!r}, which the model does not have",
+                 f"use one or more of {', '.join(populations)}")
+    on_pre = table.get("on_pre", "g_e_post += w")
+    if not isinstance(on_pre, str) or "_post" not in on_pre:
+        fail("on_pre", f"must be a statement on a target variable, got {on_pre!r}",
+             "write e.g. 'g_e_post += w'")
+    variable = on_pre.split("_post")[0].strip()
+    p, k = table.get("p"), table.get("in_degree")
+    if p is None and k is None:
+        p = 0.2
+    if p is not None and k is not None:
+        fail("p", "needs exactly one of p (connection probability) and in_degree",
+             "give p = 0.2 or in_degree = 13")
+    if p is not None and (isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 1):
+        fail("p", f"connection probability must lie in (0, 1], got {p!r}", "use e.g. p = 0.2")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        fail("in_degree", f"must be a whole number ≥ 1, got {k!r}", "use e.g. in_degree = 13")
+    try:
+        weight = parse_quantity(table.get("weight", "2 nS"))
+        delay = parse_quantity(table.get("delay", "1 ms"))
+    except ValueError as err:
+        fail("weight", str(err), "write a number and a unit, e.g. '2 nS' and '1 ms'")
+    if float(weight) < 0:
+        fail("weight", f"must not be negative, got {table.get('weight')!r}",
+             "inputs are excitatory: e.g. '2 nS'")
+    if getattr(delay, "dim", None) != _SECOND.dim or float(delay) < 0:
+        fail("delay", f"must be a time ≥ 0, got {table.get('delay')!r}", "write e.g. '1 ms'")
+    for pop in targets:
+        eqs = Equations(populations[pop].equations)
+        if variable not in eqs.names:
+            fail("on_pre", f"'{variable}' is not a variable of population '{pop}'",
+                 f"use one of {', '.join(sorted(v + '_post' for v in eqs.names))}")
+        if eqs[variable].dim != getattr(weight, "dim", None):
+            fail("weight", f"{table.get('weight')!r} does not have the unit of {variable} "
+                 f"({unit_name(parse_quantity('1 ' + repr(eqs[variable].unit)))})",
+                 f"give the weight in the unit of {variable}")
+    return InputSpec(targets=tuple(targets), on_pre=on_pre, weight=weight, delay=delay,
+                     p=None if p is None else float(p), in_degree=k)
+
+
 @quiet_dependency_warnings()
 def parse_model(raw: dict, *, source: str = "", path: str | None = None,
                 overrides: dict | None = None, units_checked: str | None = None) -> ModelSpec:
@@ -619,13 +713,14 @@ def parse_model(raw: dict, *, source: str = "", path: str | None = None,
     drive = raw.get("drive", {})
     _check_keys(where, "drive", drive, set(POPULATIONS))
     drives = {pop: _drive(where, pop, s, populations) for pop, s in drive.items()}
+    inputs = input_spec(populations, raw["input"], where) if "input" in raw else None
     from .check import check_units, units_key
 
     key = units_key(raw)
     spec = ModelSpec(
         name=name, description=meta.get("description", ""), path=path, source=source, raw=raw,
         parameters=shared, populations=populations, pathways=pathways, drives=drives,
-        overrides=dict(overrides or {}), units_key=key,
+        overrides=dict(overrides or {}), units_key=key, input=inputs,
     )
     if key != units_checked:  # the same text with values of the same units passed before
         check_units(spec)

@@ -94,6 +94,13 @@ METRICS: dict[str, Metric] = {
                                       "reservoir spikes exactly"),
     "brian2_sim_s": Metric("Brian2 simulation", "s", "wall time of simulating the reservoir in Brian2"),
     "brian2_check_s": Metric("Brian2 check", "s", "wall time of running the readout back in Brian2"),
+    "test_accuracy_fitted": Metric("test accuracy (fitted)", "", "fraction of the test set a reservoir "
+                                   "readout classifies correctly as fitted (python / torch)"),
+    "best_accuracy": Metric("best test accuracy", "", "test accuracy of the best fitted reservoir readout"),
+    "baseline_logistic_pixels": Metric("logistic on pixels", "", "test accuracy of logistic regression on "
+                                       "the raw pixels"),
+    "baseline_logistic_input_counts": Metric("logistic on input counts", "", "test accuracy of logistic "
+                                             "regression on the input spike counts per channel"),
 }
 
 _LABELS = {"exc": "E", "inh": "I"}

@@ -235,13 +235,17 @@ def _connect_random(syn: Synapses, path: PathwayModel, n_source: int, n_target: 
 
 def _connect_matrix(syn: Synapses, path: PathwayModel, w: np.ndarray, n_source: int, n_target: int,
                     trials: int, copies: int):
-    """Synapses where ``w`` (SI, ``[n_source, n_target]``) is non-zero, in every trial (and, for
-    inputs, in every copy of the generator neurons)."""
+    """Synapses where ``w`` (SI, ``[n_source, n_target]``, or ``[len(weight_names), n_source,
+    n_target]`` stacked) is non-zero, in every trial (and, for inputs, in every copy of the
+    generator neurons)."""
     w = np.asarray(w, dtype=float)
-    if w.shape != (n_source, n_target):
-        raise SettingsError(f"weights of '{path.name}' have shape {w.shape}, expected "
-                            f"({n_source}, {n_target}). Fix: pass one matrix [n_source, n_target]")
-    pre, post = np.nonzero(w)
+    names = path.weight_names or ("w",)
+    stacked = w if path.weight_names else w[None]
+    if stacked.shape != (len(names), n_source, n_target):
+        expected = ((len(names), n_source, n_target) if path.weight_names else (n_source, n_target))
+        raise SettingsError(f"weights of '{path.name}' have shape {w.shape}, expected {expected}. "
+                            "Fix: pass one matrix [n_source, n_target] per weight variable")
+    pre, post = np.nonzero(np.any(stacked != 0, axis=0))
     if not len(pre):
         return
     ii, jj = [], []
@@ -250,7 +254,8 @@ def _connect_matrix(syn: Synapses, path: PathwayModel, w: np.ndarray, n_source: 
             ii.append((k * trials + b) * n_source + pre)
             jj.append(b * n_target + post)
     syn.connect(i=np.concatenate(ii), j=np.concatenate(jj))
-    syn.variables["w"].set_value(np.tile(w[pre, post], copies * trials))  # SI values, unit from the model
+    for name, values in zip(names, stacked, strict=True):
+        syn.variables[name].set_value(np.tile(values[pre, post], copies * trials))  # SI, unit from the model
 
 
 def _input_generator(inputs: np.ndarray, dt, n_inputs: int) -> tuple[SpikeGeneratorGroup, int]:
@@ -301,9 +306,12 @@ def build(model: NetworkModel, *, dt, seed: int = 0, trials: int = 1, weights: d
     inputs : array [trials, steps, n_inputs], optional
         External spike counts per step, for pathways whose source is ``"input"``.
     init : dict, optional
-        ``{pop: {var: scalar, [n] or [trials, n]}}`` initial values in SI units.
+        ``{pop: {var: scalar, [n] or [trials, n]}}`` initial values in SI units; set after the
+        model's own initial-value rules (which still draw their numbers), so they win.
     record : dict, optional
-        ``{population: {"variables": [...], "indices": [...] or True, "when": "start"}}``.
+        ``{population: {"variables": [...], "indices": [...] or True, "when": "start"}}``, and
+        optionally ``"order"`` (within the slot) and ``"dt"`` (a sampling interval, a multiple
+        of dt: the monitor records at 0, dt_rec, 2 dt_rec, ...).
     portable : PortableRandom, optional
         Draw every random number on the CPU (see :mod:`pinglab_bio.sim.portable`).
     shared : dict, optional
@@ -324,8 +332,8 @@ def build(model: NetworkModel, *, dt, seed: int = 0, trials: int = 1, weights: d
     # draws no random number, so the order of draws is the same with and without sweep variables.
     for name, pop in model.populations.items():
         groups[name] = _neuron_group(pop, trials * pop.n, dt, tuple(shared.get(name, ())))
-        if init and name in init:
-            _set_values(groups[name], init[name], trials, pop.n)
+        for k, (code, when) in enumerate(pop.run_regularly):
+            groups[name].run_regularly(code, when=when, name=f"{name}_run_regularly_{k}")
         if pop.threshold:
             spike_monitors[name] = SpikeMonitor(groups[name], name=f"{name}_spikes")
     multiplicity = 1
@@ -341,10 +349,12 @@ def build(model: NetworkModel, *, dt, seed: int = 0, trials: int = 1, weights: d
     for name, path in model.pathways.items():
         swept = "w" in shared.get(name, ())
         flags = " (constant, shared)" if swept else ""
+        unit = unit_text(path.weight_unit)
+        declared = "\n".join(f"{var} : {unit}{flags}" for var in (path.weight_names or ("w",)))
         synapses[name] = Synapses(groups[path.source], groups[path.target],
-                                  model=f"w : {unit_text(path.weight_unit)}{flags}",
-                                  on_pre=path.on_pre, delay=path.delay, namespace=dict(path.namespace),
-                                  name=name, **clock_arguments(dt))
+                                  model=declared + ("\n" + path.equations if path.equations else ""),
+                                  on_pre=path.on_pre or None, delay=path.delay if path.on_pre else None,
+                                  namespace=dict(path.namespace), name=name, **clock_arguments(dt))
         if swept:
             synapses[name].w = path.weight
     if apply_run_args is not None:
@@ -353,6 +363,8 @@ def build(model: NetworkModel, *, dt, seed: int = 0, trials: int = 1, weights: d
         _init_state(pop, groups[name], portable)
         _init_drive(pop, groups[name], portable)
         _add_drive(pop, groups[name], extra, portable)
+        if init and name in init:  # given values win over the model's initial-value rules
+            _set_values(groups[name], init[name], trials, pop.n)
     for name, path in model.pathways.items():
         syn = synapses[name]
         n_source = model.n_inputs if path.source == INPUT else model.populations[path.source].n
@@ -375,8 +387,8 @@ def build(model: NetworkModel, *, dt, seed: int = 0, trials: int = 1, weights: d
             raise ModelError(f"cannot record from population '{pop}': the network has "
                              f"{', '.join(model.populations)}. Fix: record one of those")
         state_monitors[pop] = StateMonitor(groups[pop], what["variables"], record=what.get("indices", True),
-                                           when=what.get("when", "start"), name=f"{pop}_states",
-                                           **clock_arguments(dt))
+                                           when=what.get("when", "start"), order=what.get("order", 0),
+                                           name=f"{pop}_states", **clock_arguments(what.get("dt", dt)))
     net = Network(*groups.values(), *synapses.values(), *spike_monitors.values(),
                   *state_monitors.values(), *extra)
     return BuiltNetwork(net, groups, synapses, spike_monitors, state_monitors, {},

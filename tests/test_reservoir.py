@@ -1,0 +1,264 @@
+"""Reservoir mode: input block, export by name, seeds, readouts back in Brian2, protocol, bad input.
+
+Tiny networks (16 E / 4 I of ping_coba with stronger E↔I weights), a handful of 20 ms trials.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+
+from pinglab_bio.cli.app import main  # noqa: E402
+from pinglab_bio.data.datasets import Dataset, load_digits_dataset  # noqa: E402
+from pinglab_bio.errors import ModelError, SettingsError  # noqa: E402
+from pinglab_bio.model.spec import load_model  # noqa: E402
+from pinglab_bio.paths import find_model  # noqa: E402
+from pinglab_bio.train.reservoir import ReservoirConfig, input_block, load_reservoir_setup, run_reservoir  # noqa: E402
+from pinglab_bio.train.reservoir_state import read_state, simulate, write_state  # noqa: E402
+
+TINY = (("n_exc", 16), ("n_inh", 4), ("exc_to_inh.weight", "60 nS"), ("inh_to_exc.weight", "50 nS"))
+
+
+def _config(**kw):
+    base = dict(
+        overrides=TINY,
+        input_weight="8 nS",
+        dt_ms=0.1,
+        duration_ms=20.0,
+        window_ms=5.0,
+        spontaneous_trials=0,
+        rhythm_trials=5,
+        chunk=8,
+        epochs=2,
+    )
+    base.update(kw)
+    return ReservoirConfig(**base)
+
+
+def _data(n_train=24, n_test=12):
+    d = load_digits_dataset(seed=0)
+    return Dataset(
+        "digits", d.x_train[:n_train], d.y_train[:n_train], d.x_test[:n_test], d.y_test[:n_test], 10
+    )
+
+
+def _inputs(config, n, seed=3):
+    from pinglab_bio.data.encoders import poisson_encode
+
+    return poisson_encode(_data().x_test[:n], dt_s=config.dt_s, steps=config.steps, max_rate_hz=200, rng=seed)
+
+
+def _model_with_input(tmp_path, table):
+    text = find_model("ping_coba").read_text() + "\n[input]\n" + table
+    path = tmp_path / "with_input.toml"
+    path.write_text(text)
+    return path
+
+
+def test_input_block_behavior(tmp_path):
+    path = _model_with_input(
+        tmp_path, 'targets = ["exc", "inh"]\nweight = "4 nS"\nin_degree = 10\ndelay = "2 ms"\n'
+    )
+    spec = load_model(path)
+    assert spec.input.targets == ("exc", "inh") and spec.input.in_degree == 10 and spec.input.p is None
+    assert float(spec.input.weight) == pytest.approx(4e-9) and float(spec.input.delay) == pytest.approx(2e-3)
+    # flags override the table; a probability replaces the in-degree
+    inp = input_block(spec, ReservoirConfig(input_weight="6 nS", input_p=0.3, input_targets=("inh",)))
+    assert inp.targets == ("inh",) and inp.p == 0.3 and inp.in_degree is None
+    assert float(inp.weight) == pytest.approx(6e-9) and float(inp.delay) == pytest.approx(2e-3)
+    # a model without [input] gets the defaults: E, 60 nS, p 0.2, 1 ms
+    default = input_block(load_model("ping_coba"), ReservoirConfig())
+    assert default.targets == ("exc",) and default.p == 0.2 and float(default.weight) == pytest.approx(60e-9)
+    _, _, network, _, _ = load_reservoir_setup(_config(input_in_degree=5), 64)
+    w = network.weights["input_to_exc"]
+    assert w.shape == (64, 16) and np.all((w != 0).sum(axis=0) == 5)  # in-degree 5 per E neuron
+
+
+def test_input_block_errors(tmp_path):
+    with pytest.raises(
+        ModelError,
+        match=r"\[input.targets\] targets population 'hidden'.*Fix: use one or more "
+        r"of exc, inh",
+    ):
+        load_model(_model_with_input(tmp_path, 'targets = ["hidden"]\n'))
+    with pytest.raises(SettingsError, match=r"targets population 'exx'.*Fix: use one or more of exc, inh"):
+        input_block(load_model("ping_coba"), ReservoirConfig(input_targets=("exx",)))
+    with pytest.raises(SettingsError, match=r"does not have the unit of g_e"):
+        input_block(load_model("ping_coba"), ReservoirConfig(input_weight="2 mV"))
+
+
+def test_export_by_name_behavior(tmp_path):
+    config = _config()
+    _, _, network, _, _ = load_reservoir_setup(config, 64)
+    x = _inputs(config, 5)
+    st = simulate(
+        network, x, config.dt_s, window_steps=config.window_steps, variables=["v", "g_i", "g_drive"], chunk=3
+    )  # 5 trials in chunks of 3: the second chunk is short
+    n_windows = 4
+    counts = st.counts("exc")
+    assert counts.shape == (5, n_windows, 16) and st.unit("counts") == "1"
+    assert counts.sum() == len(st.spikes["exc"][0]) > 0  # every exported spike falls in one window
+    trace = st.trace("inh", 0.02)
+    assert trace.shape == (5, n_windows, 4) and np.all(trace >= 0)
+    assert st.samples["v"]["exc"].shape == (5, n_windows, 16) and st.unit("v") == "V"
+    assert st.unit("g_i") == "S" and "inh" not in st.samples["g_drive"]  # I cells have no g_drive
+    v = st.samples["v"]["exc"]
+    assert np.all((v >= -0.081) & (v <= -0.049))  # SI volts between E_gaba (-80 mV) and threshold (-50 mV)
+    write_state(tmp_path, {"test": st}, tau_trace_s=0.02)
+    block = read_state(tmp_path, "test")
+    assert len(block.segments) == 5
+    seg = block.segments[2]
+    exc = next(s for s in seg.spiketrains if s.annotations["population"] == "exc")
+    assert len(exc) == int((st.spikes["exc"][0] == 2).sum())
+    sig = next(s for s in seg.analogsignals if s.name == "exc.v")
+    assert str(sig.units.dimensionality) == "V" and sig.shape == (n_windows, 16)
+    np.testing.assert_array_equal(np.asarray(sig.magnitude), v[2])
+    torch_states, units = st.to_torch(["counts", "v"])
+    assert torch_states["v"]["exc"].dtype == torch.float64 and units == {"counts": "1", "v": "V"}
+
+
+def test_same_seed_same_state_behavior():
+    config = _config()
+    _, _, network, _, _ = load_reservoir_setup(config, 64)
+    x = _inputs(config, 4)
+    a = simulate(network, x, config.dt_s, window_steps=config.window_steps, variables=["v"], chunk=2)
+    b = simulate(network, x, config.dt_s, window_steps=config.window_steps, variables=["v"], chunk=2)
+    for pop in a.spikes:
+        for u, w in zip(a.spikes[pop], b.spikes[pop], strict=True):
+            np.testing.assert_array_equal(u, w)
+    np.testing.assert_array_equal(a.samples["v"]["exc"], b.samples["v"]["exc"])
+    _, _, other, _, _ = load_reservoir_setup(_config(seed=1), 64)
+    c = simulate(other, x, config.dt_s, window_steps=config.window_steps, chunk=2)
+    assert not np.array_equal(a.counts("exc"), c.counts("exc"))  # another seed: other synapses and noise
+    # the chunks of a split get their own noise: trials 0 and 2 see the same input, not the same noise
+    x_same = np.repeat(x[:1], 4, axis=0)
+    d = simulate(network, x_same, config.dt_s, window_steps=config.window_steps, chunk=2)
+    assert not np.array_equal(d.counts("exc")[0], d.counts("exc")[2])
+
+
+@pytest.mark.parametrize("dale", [True, False])
+def test_readouts_round_trip_behavior(dale):
+    """Every readout kind goes back into Brian2 as synapses and predicts exactly as fitted."""
+    config = _config(
+        states=("counts", "trace", "v"), readouts=("ridge", "logistic", "leaky", "spiking"), dale=dale
+    )
+    result = run_reservoir(config, _data(), log=lambda *a: None)
+    m = result["metrics"]
+    assert m["hidden_spikes_identical"]  # the readouts do not feed back: same reservoir spikes
+    for row in result["results"]["readouts"]:
+        # float64 in both engines; only the order of summation differs, so no prediction changes
+        assert row["agreement"] == 1.0, row
+        assert row["accuracy_fitted"] == row["accuracy_brian2"]
+    if dale:
+        for name in ("ridge", "logistic"):
+            w = result["readouts"][name].weights
+            assert all(
+                np.all(w[(s, "exc")] >= 0) and np.all(w[(s, "inh")] <= 0) for s in ("counts", "trace", "v")
+            )
+        for name in ("leaky", "spiking"):
+            w = result["readouts"][name].weights
+            assert np.all(w["exc"] >= 0) and np.all(w["inh"] <= 0)
+    else:
+        assert np.any(
+            result["readouts"]["ridge"].weights[("counts", "inh")] > 0
+        )  # free: I rows of both signs
+
+
+def test_reservoir_protocol_and_analysis_behavior(tmp_path):
+    out = tmp_path / "run"
+    args = [
+        "run",
+        "reservoir",
+        "--n-train",
+        "24",
+        "--n-test",
+        "12",
+        "--duration",
+        "20ms",
+        "--window",
+        "5ms",
+        "--readout",
+        "ridge",
+        "--state",
+        "counts,g_e",
+        "--input-weight",
+        "8nS",
+        "--eval-dt",
+        "0.2ms",
+        "--spontaneous-trials",
+        "2",
+        "--chunk",
+        "12",
+        "--out",
+        str(out),
+    ]
+    for key, value in TINY:
+        args += ["--set", f"{key}={value}"]
+    assert main(args) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert [r["readout"] for r in results["readouts"]] == ["ridge"]
+    assert {r["dt_ms"] for r in results["evaluation"]} == {0.1, 0.2}
+    assert (out / "state.h5").is_file() and (out / "readouts.safetensors").is_file()
+    assert len(read_state(out, "train").segments) == 24
+    from pinglab_bio.paths import find_analysis, import_script
+
+    report = import_script(find_analysis("reservoir"), "reservoir_analysis").analyze([out], tmp_path / "work")
+    assert [title for title, _ in report["sections"]][:4] == [
+        "Readouts",
+        "Confusion matrix",
+        "Accuracy against dt and device",
+        "Rhythm during the stimulus",
+    ]
+    for name in ("readouts", "confusion", "dt", "psd"):
+        assert (tmp_path / "work" / f"reservoir_{name}.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (
+            ["--readout", "ridge,lasso"],
+            r"--readout ridge,lasso: lasso is not a readout\. Fix: use names from "
+            r"ridge, logistic, leaky, spiking",
+        ),
+        (
+            ["--state", "counts,spikez"],
+            r"spikez is not an exported state of model 'ping_coba'\. Fix: use names from "
+            r"counts, trace, .*g_e, g_i.*v",
+        ),
+        (["--state", "w_adapt"], r"w_adapt is not an exported state"),
+        (["--input-targets", "hidden"], r"targets population 'hidden', which the model does not have"),
+    ],
+)
+def test_reservoir_protocol_errors(tmp_path, capsys, flags, message):
+    out = tmp_path / "x"
+    assert main(["run", "reservoir", *flags, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    import re
+
+    assert re.search(message, err), err
+    assert not out.exists()
+
+
+
+def _synthetic_state(n_trials, seed, n_classes=3, per_class=100, n_inh=100, steps=1000, dt_s=1e-4):
+    """Hidden spikes at the whole network's scale and rates (E 30 Hz, I 150 Hz, 100 ms at 0.1 ms):
+    the class is which group of ``per_class`` E cells fires at 45 Hz instead."""
+    from pinglab_bio.train.reservoir_state import ReservoirState
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, n_classes, n_trials)
+    n_exc = n_classes * per_class
+    rate = np.full((n_trials, n_exc), 30.0)
+    for b, c in enumerate(labels):
+        rate[b, c * per_class : (c + 1) * per_class] = 45.0
+    spikes = {}
+    for pop, r in (("exc", rate), ("inh", np.full((n_trials, n_inh), 150.0))):
+        hit = rng.random((n_trials, steps, r.shape[1]), dtype=np.float32) < r[:, None, :] * dt_s
+        spikes[pop] = np.nonzero(hit)
+    sizes = {"exc": n_exc, "inh": n_inh}
+    return ReservoirState(sizes=sizes, dt_s=dt_s, steps=steps, window_steps=100, spikes=spikes, labels=labels)
