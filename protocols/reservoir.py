@@ -56,6 +56,8 @@ PARAMETERS = {
     "window": Param("10 ms", "readout window: counts per window, samples at each window's end", kind="time"),
     "tau_trace": Param("20 ms", "time constant of the filtered spike traces (state 'trace')", kind="time"),
     "epochs": Param(10, "epochs of the leaky and spiking readouts", kind="int"),
+    "lr": Param("", "Adam learning rate of the leaky and spiking readouts (empty: 1e-2)"),
+    "batch_size": Param(64, "trials per step of the leaky and spiking readouts", kind="int"),
     "chunk": Param(60, "trials simulated side by side in one Brian2 network", kind="int"),
     "n_train": Param(0, "training trials (0: the whole split)", kind="int"),
     "n_test": Param(0, "test trials (0: the whole split)", kind="int"),
@@ -111,6 +113,9 @@ def config_of(params):
                     f"--eval-devices: unknown device {dev!r}. Fix: use one of {', '.join(DEVICES)}"
                 )
             check_device(dev, "numpy", None)
+    lr = _optional(params, "lr", float)
+    if lr is not None and not lr > 0:
+        raise SettingsError(f"--lr {lr:g} is not a positive learning rate. Fix: e.g. --lr 1e-2")
     targets = _optional(
         params, "input_targets", lambda t: tuple(v.strip() for v in t.split(",") if v.strip())
     )
@@ -132,6 +137,8 @@ def config_of(params):
         readouts=tuple(v.strip() for v in str(params["readout"]).split(",") if v.strip()),
         dale=params["constraint"] == "dale",
         epochs=params["epochs"],
+        lr=lr,
+        batch_size=params["batch_size"],
         chunk=params["chunk"],
         n_train=params["n_train"],
         n_test=params["n_test"],

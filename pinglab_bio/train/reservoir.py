@@ -72,8 +72,8 @@ class ReservoirConfig:
     readouts: tuple = ("ridge", "logistic")
     dale: bool = True
     epochs: int = 10
-    lr: float = 2e-2
-    batch_size: int = 32
+    lr: float | None = None  # None: the readouts' own default (readouts.LEARNING_RATE)
+    batch_size: int = 64
     chunk: int = 60
     n_train: int = 0
     n_test: int = 0
