@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 __all__ = ["PinglabError", "ModelError", "SettingsError", "DeviceError",
            "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED", "quiet_dependency_warnings",
-           "RunInterrupted", "printable"]
+           "RunInterrupted", "printable", "chosen_names"]
 
 #: exit status of a command that finished
 EXIT_OK = 0
@@ -136,3 +136,19 @@ def quiet_dependency_warnings():
         else:
             warnings.filterwarnings("ignore", category=PyparsingDeprecationWarning)
         yield
+
+
+def chosen_names(value, valid, *, flag: str, what: str) -> list:
+    """The names of a comma-separated flag value (or a sequence), each checked against ``valid``.
+
+    Raises a one-line :class:`SettingsError` naming the flag, the first unknown name (or that
+    none was given) and the valid names, e.g. ``--readout foo: foo is not a readout. Fix: ...``.
+    """
+    items = [v.strip() for v in (value.split(",") if isinstance(value, str) else value) if v.strip()]
+    bad = [v for v in items if v not in valid]
+    if bad or not items:
+        raise SettingsError(
+            f"--{flag} {','.join(items) or '(none)'}: {bad[0] if bad else 'nothing'} is not {what}. "
+            f"Fix: use names from {', '.join(valid)}"
+        )
+    return items

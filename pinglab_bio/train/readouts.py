@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import SettingsError
+from ..errors import SettingsError, chosen_names
 from ..model.network import PathwayModel, PopulationModel
 from .reservoir_state import ReservoirState
 
@@ -64,14 +64,7 @@ dI/dt = -I/tau_syn : 1
 
 def check_readouts(readouts) -> list:
     """The requested readout names, checked; SettingsError listing the valid ones."""
-    items = [r.strip() for r in (readouts.split(",") if isinstance(readouts, str) else readouts) if r.strip()]
-    bad = [r for r in items if r not in READOUTS]
-    if bad or not items:
-        raise SettingsError(
-            f"--readout {','.join(items) or '(none)'}: {bad[0] if bad else 'nothing'} is not a "
-            f"readout. Fix: use names from {', '.join(READOUTS)}"
-        )
-    return items
+    return chosen_names(readouts, READOUTS, flag="readout", what="a readout")
 
 
 def feature_blocks(state: ReservoirState, names, *, tau_trace_s=None) -> list:

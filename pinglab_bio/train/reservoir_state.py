@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import PinglabError, SettingsError
+from ..errors import PinglabError, SettingsError, chosen_names
 from ..model.lower import input_pathways, lower
 from ..model.network import INPUT, NetworkModel
 from ..model.spec import ModelSpec
@@ -152,16 +152,8 @@ def state_names(network: ReservoirNetwork) -> list:
 
 def check_states(network: ReservoirNetwork, states) -> list:
     """The requested state names, checked; SettingsError listing the valid ones."""
-    valid = state_names(network)
-    states = [s.strip() for s in (states.split(",") if isinstance(states, str) else states) if s.strip()]
-    bad = [s for s in states if s not in valid]
-    if bad or not states:
-        raise SettingsError(
-            f"--state {','.join(states) or '(none)'}: {bad[0] if bad else 'nothing'} is not an "
-            f"exported state of model '{network.spec.name}'. Fix: use names from "
-            f"{', '.join(valid)}"
-        )
-    return states
+    return chosen_names(states, state_names(network), flag="state",
+                        what=f"an exported state of model '{network.spec.name}'")
 
 
 def chunk_seed(seed: int, split: str, start: int) -> int:
