@@ -14,7 +14,8 @@ PARAMETERS = simulation_parameters(model="ping_coba", dt="0.1 ms", duration="1 s
 def run(params, out, log=print):
     log(f"simulating {params['model_spec'].name} ({params['model_spec'].n_neurons} neurons, "
         f"{params['duration']} at dt {params['dt']}, {params['device']})")
-    result = simulate(params["model_spec"], progress=True, **simulate_kwargs(params))
+    quiet = getattr(log, "quiet", False)  # --quiet: no progress bar either
+    result = simulate(params["model_spec"], progress=not quiet, **simulate_kwargs(params))
     write_run(result, out, protocol="ping_gamma", data_format=params["data_format"])
     return {"summary": describe(result), "metrics": result.metrics}
 

@@ -18,7 +18,9 @@ def in_tmp(tmp_path, monkeypatch):
 
 def test_run_ping_gamma_behavior(in_tmp, capsys):
     assert main(["run", "ping_gamma", "--duration", "0.4s", "--seed", "3"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "simulating [" in captured.err  # progress goes to stderr without --quiet
     (folder,) = list((in_tmp / "runs").iterdir())
     assert folder.name.startswith("ping_gamma-")
     assert f"results: runs/{folder.name}" in out
@@ -41,6 +43,7 @@ def test_protocol_script_runs_directly_behavior(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (out / "metrics.json").is_file()
     assert "gamma peak" in proc.stdout
+    assert "simulating" not in proc.stderr  # --quiet: neither log lines nor the progress bar
 
 
 def test_tau_gaba_sweep_cli_behavior(in_tmp, capsys):

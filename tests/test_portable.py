@@ -76,7 +76,7 @@ def test_portable_seed_behavior():
 @pytest.mark.cpp_standalone
 @pytest.mark.skipif(shutil.which("g++") is None, reason="cpp_standalone needs g++")
 def test_portable_runtime_equals_cpp_standalone_behavior(tmp_path, monkeypatch, capsys):
-    """The issue's command on both devices: identical spikes and metrics."""
+    """`run ping_gamma --portable-random` on both devices: identical spikes and metrics."""
     monkeypatch.chdir(tmp_path)
     for device in ("runtime", "cpp_standalone"):
         assert main(["run", "ping_gamma", "--portable-random", "--seed", "7", "--duration", "0.5s",

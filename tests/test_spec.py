@@ -1,4 +1,4 @@
-"""Model files: loading, overrides and every validation error of the foundation issue."""
+"""Model files: loading, overrides and every validation error of the model schema."""
 
 import re
 

@@ -60,7 +60,8 @@ from ..runs.folder import atomic_run_dir, final_of, write_json
 from ..runs.result import default_run_dir
 from ..units import parse_quantity
 
-__all__ = ["Param", "SettingsParser", "load_protocol", "protocol_parser", "parse_protocol_args",
+__all__ = ["Param", "ProtocolLog", "SettingsParser", "load_protocol", "protocol_parser",
+           "parse_protocol_args",
            "run_protocol", "run_from_argv", "command_session", "run_command", "main",
            "simulation_parameters", "simulate_kwargs", "require_torch", "parse_overrides", "quick_exit"]
 
@@ -227,13 +228,27 @@ def _json_params(params: dict) -> dict:
             for k, v in params.items() if k != "model_spec"}
 
 
+class ProtocolLog:
+    """Where a protocol's progress lines go: stderr, or nowhere under ``--quiet``.
+
+    A protocol receives one as ``log``; ``log.quiet`` tells it to leave out progress bars too.
+    """
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = bool(quiet)
+
+    def __call__(self, *args, **kwargs) -> None:
+        if not self.quiet:
+            print(*args, file=sys.stderr, **kwargs)
+
+
 def run_protocol(module: ModuleType, params: dict, *, out=None, quiet: bool = False,
                  runs_root: str | Path = "runs") -> tuple[Path, dict]:
     """Run a protocol into a fresh run folder; return ``(folder, returned dict)``."""
     name = module.PROTOCOL_NAME
     folder = Path(out) if out else default_run_dir(name, {"protocol": name, **_json_params(params)},
                                                    runs_root)
-    log = (lambda *a, **k: None) if quiet else (lambda *a, **k: print(*a, file=sys.stderr, **k))
+    log = ProtocolLog(quiet)
     started = time.perf_counter()
     with atomic_run_dir(folder, unique=not out) as tmp:  # a default name never collides
         folder = final_of(tmp) or folder
