@@ -186,3 +186,33 @@ def test_ping_hidden_layer_trains_and_matches_brian2(tmp_path):
             and m["hidden_rate_hz"] == pytest.approx(m["hidden_rate_hz_brian2"]))
     w = result["net"].weights
     assert not w["exc_to_inh"].requires_grad and w["input_to_exc"].requires_grad  # E↔I fixed, inputs learnt
+
+
+def test_ping_conductance_weights_step_in_siemens():
+    """One Adam step moves the PING inputs (siemens) by lr·lr_siemens, the readout by lr."""
+    import torch
+
+    from pinglab_bio.train.loop import _make_optimizer
+    from pinglab_bio.train.networks import readout_loss
+
+    config = _config(model="ping_coba", hidden="ping", overrides={"n_exc": 16, "n_inh": 4},
+                     duration_ms=20.0, dt_ms=0.5, slope=1000.0, damping=0.5, lr=5e-3).check()
+    data = _tiny_data(16)
+    net = build_classifier(config, data.n_inputs, data.n_classes)
+    before = {k: w.detach().clone() for k, w in net.weights.items()}
+    opt = _make_optimizer(config, net)
+    x = torch.as_tensor(np.random.default_rng(0).random((8, config.steps, data.n_inputs)) < 0.05,
+                        dtype=torch.float32)
+    readout_loss(net(x, config.dt_s)[0], torch.as_tensor(data.y_train[:8])).backward()
+    opt.step()
+    step_in = (net.weights["input_to_exc"].detach() - before["input_to_exc"]).abs().max().item()
+    step_out = max((net.weights[k].detach() - before[k]).abs().max().item()
+                   for k in net.weights if k.endswith("_to_out"))
+    # Adam's first step is lr·g/(|g| + eps): at most the learning rate, nearly it where g ≠ 0
+    assert 0.5 * config.lr * config.lr_siemens < step_in <= 1.0001 * config.lr * config.lr_siemens
+    assert 0.5 * config.lr < step_out <= 1.0001 * config.lr
+
+
+def test_lr_siemens_must_be_positive():
+    with pytest.raises(SettingsError, match=r"lr_siemens must be > 0, got 0.*Fix: e\.g\. 1e-6"):
+        _config(lr_siemens=0.0).check()

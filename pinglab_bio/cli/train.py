@@ -105,7 +105,8 @@ def register(subparsers):
     p.add_argument("--n-hidden", type=int, default=100, help="hidden neurons of ei_readout (default: 100)")
     p.add_argument("--epochs", type=int, default=30, help="training epochs (default: 30)")
     p.add_argument("--batch-size", type=int, default=64, help="mini-batch size (default: 64)")
-    p.add_argument("--lr", type=float, default=5e-3, help="learning rate (default: 0.005)")
+    p.add_argument("--lr", type=float, default=5e-3,
+                   help="learning rate (default: 0.005; the PING inputs, in siemens, learn at lr × 1e-6 S)")
     p.add_argument("--optimizer", default="adam", help="adam or sgd (default: adam)")
     p.add_argument("--schedule", default="cosine",
                    help="learning rate over the epochs: cosine (decays to 0) or constant (default: cosine)")

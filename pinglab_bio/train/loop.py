@@ -51,7 +51,7 @@ from .networks import (
 __all__ = ["TrainConfig", "train_classifier", "evaluate_torch", "evaluate_brian2", "encode_split",
            "save_checkpoint", "load_checkpoint", "build_classifier", "OPTIMIZERS", "EpochStats",
            "train_loop", "evaluate", "dataset_tensors", "curves_figure", "Progress", "format_eta",
-           "torch_threads"]
+           "torch_threads", "lr_scales"]
 
 OPTIMIZERS = ("adam", "sgd")
 
@@ -81,6 +81,9 @@ class TrainConfig:
     schedule: str = "cosine"
     sigma_in: float = 0.15
     sigma_in_ping: float = 5e-9  # siemens: PING inputs add to the conductance g_e
+    #: Adam's step is about ``lr`` in a weight's own unit, so a weight in siemens (the PING
+    #: inputs) learns at ``lr · lr_siemens``: 5 nS a step at lr 5e-3, one ``sigma_in_ping``.
+    lr_siemens: float = 1e-6
     sigma_out: float = 0.5
     weight_noise: float = 0.0
     surrogate: str = "fast_sigmoid"
@@ -120,6 +123,8 @@ class TrainConfig:
             raise SettingsError(f"unknown dtype {self.dtype!r}. Fix: use float32 or float64")
         if self.damping is not None and not 0 < self.damping <= 1:
             raise SettingsError(f"damping must lie in (0, 1], got {self.damping!r}. Fix: e.g. 0.5")
+        if not self.lr_siemens > 0:
+            raise SettingsError(f"lr_siemens must be > 0, got {self.lr_siemens!r}. Fix: e.g. 1e-6")
         if self.weight_noise < 0:
             raise SettingsError(f"weight noise must be ≥ 0, got {self.weight_noise!r}. Fix: e.g. 0.2")
         from .surrogates import get_surrogate
@@ -413,8 +418,7 @@ def load_checkpoint(path, net: EIClassifier, optimizer=None) -> dict:
             w.copy_(tensors[f"weights.{k}"].to(w.device, w.dtype))
     if optimizer is not None:
         sd = optimizer.state_dict()
-        params = sd["param_groups"][0]["params"]
-        for index in params:
+        for index in (i for group in sd["param_groups"] for i in group["params"]):
             entry = {key.split(".", 2)[2]: value for key, value in tensors.items()
                      if key.startswith(f"optim.{index}.")}
             if entry:
@@ -486,11 +490,27 @@ def _learning_rate(config: TrainConfig, epoch: int) -> float:
     return config.lr * 0.5 * (1.0 + np.cos(np.pi * epoch / config.epochs))
 
 
+def lr_scales(config: TrainConfig, net: EIClassifier) -> dict:
+    """Per trained pathway, the factor on the learning rate: the unit of its weights.
+
+    Adam's step is about ``lr`` in the weight's own unit whatever the gradient's size. The PING
+    layer's inputs add to a conductance, so their learning rate is ``lr · config.lr_siemens``
+    (without it, one step at lr 5e-3 moved them by 5 mS, a million times ``sigma_in_ping``, and
+    the layer fired at ~330 Hz). Other pathways (unitless readout weights): 1.
+    """
+    if config.hidden != "ping":
+        return {}
+    return {name: config.lr_siemens for name, path in net.model.pathways.items()
+            if path.source == "input" and net.weights[name].requires_grad}
+
+
 def _make_optimizer(config: TrainConfig, net: EIClassifier):
-    params = [w for w in net.weights.values() if w.requires_grad]
+    scales = lr_scales(config, net)
+    groups = [{"params": [w], "lr": config.lr * scales.get(name, 1.0), "lr_scale": scales.get(name, 1.0)}
+              for name, w in net.weights.items() if w.requires_grad]
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr)
-    return torch.optim.Adam(params, lr=config.lr)
+        return torch.optim.SGD(groups, lr=config.lr)
+    return torch.optim.Adam(groups, lr=config.lr)
 
 
 def dataset_tensors(dataset: Dataset) -> tuple:
@@ -565,7 +585,7 @@ def _train_classifier(config: TrainConfig, out: Path, *, checkpoint_dir, log, br
         if config.weight_noise:
             noise_gen.manual_seed(config.seed * 100_003 + epoch)
         for group in optimizer.param_groups:  # a function of the epoch alone, so resuming is exact
-            group["lr"] = _learning_rate(config, epoch)
+            group["lr"] = _learning_rate(config, epoch) * group.get("lr_scale", 1.0)
 
     n_batches = -(-len(y_train) // config.batch_size)
     log(f"training: {len(y_train)} samples in {n_batches} batches of {config.batch_size}, epochs "
