@@ -5,7 +5,9 @@ dt (log scale) in one panel per model, a line per training dt and transport, wit
 figures of the same kind of network drawn beside (:data:`PUBLISHED`, REFERENCES §2); the hidden
 rate against dt; the gamma peak of the E population of the conductance networks against dt; a
 table with the accuracy at dt_train, min/max over the grid, the max/min hidden-rate ratio (≤ 2×
-counts as flat, ≥ 10× as a collapse) and the torch/Brian2 agreement at dt_train.
+counts as flat, ≥ 10× as a collapse), the E and I rates and the torch/Brian2 agreement at dt_train;
+the peak prominence of the E rate spectrum beside its peak; and, where a run folder holds
+``ping_dt_ceiling.json`` (benchmarks/ping_dt_ceiling.py), the ceiling experiment.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from pinglab_bio.errors import PinglabError
 from pinglab_bio.report.html import figure_tag, table
 from pinglab_bio.train.studies.dt_transfer import summarize_rows
 
-__all__ = ["analyze", "load_rows", "PUBLISHED"]
+__all__ = ["analyze", "load_rows", "load_ceiling", "PUBLISHED", "CEILING_FILE"]
 
 _STYLE = {"ei": "-", "coba": "-", "ping": "-", "baseline": "--"}
+
+#: What benchmarks/ping_dt_ceiling.py writes into a run folder (shown when present).
+CEILING_FILE = "ping_dt_ceiling.json"
 
 #: Published Δt figures (REFERENCES §2, MNIST subset), drawn beside the measured curves:
 #: ``band`` (accuracy range over a dt range), ``reference`` (accuracy at dt_train),
@@ -77,7 +82,8 @@ def _figure(rows, key, ylabel, path):
     ax.set_ylabel(ylabel)
     if key == "hidden_rate_hz":
         ax.set_yscale("symlog", linthresh=1.0)  # silent (0 Hz) and hundreds of Hz on one axis
-        ax.set_ylim(bottom=0.0)  # rates are never negative: no tick below zero
+        top = max([r[key] for r in rows] + [1.0])
+        ax.set_ylim(0.0, 2.0 * top)  # rates are never negative: no tick below zero; room above the top
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -127,26 +133,90 @@ def _accuracy_figure(rows, path):
 
 
 def _gamma_figure(rows, path):
-    """Gamma peak of the E population (Brian2 spikes) against dt, conductance networks only."""
+    """Gamma peak of the E population (Brian2 spikes) and its prominence against dt."""
     from matplotlib.figure import Figure
 
     sel_rows = [r for r in rows if r.get("gamma_peak_hz") is not None]
     if not sel_rows:
         return None
-    fig = Figure(figsize=(7, 4))
-    ax = fig.subplots()
+    fig = Figure(figsize=(12, 4))
+    ax, ax_prom = fig.subplots(1, 2)
     for group, sel in _groups(sel_rows):
-        ax.plot([r["dt_ms"] for r in sel], [r["gamma_peak_hz"] for r in sel],
-                "-" if group[0] == "ping" else ":", marker="o",
-                label=f"{group[0]}, trained at {group[1]:g} ms, {group[2]}")
+        label = f"{group[0]}, trained at {group[1]:g} ms, {group[2]}"
+        style = "-" if group[0] == "ping" else ":"
+        ax.plot([r["dt_ms"] for r in sel], [r["gamma_peak_hz"] for r in sel], style, marker="o", label=label)
+        prominence = [r.get("gamma_prominence") or float("nan") for r in sel]
+        ax_prom.plot([r["dt_ms"] for r in sel], prominence, style, marker="o", label=label)
     ax.axhspan(30, 100, color="#ddd", alpha=0.4, lw=0, label="gamma band 30–100 Hz")
-    ax.set_xscale("log")
-    ax.set_xlabel("evaluation dt (ms), Brian2")
+    ax_prom.axhline(1.0, color="#999", lw=0.8, ls=":", label="1: flat spectrum, no rhythm")
+    for a in (ax, ax_prom):
+        a.set_xscale("log")
+        a.set_xlabel("evaluation dt (ms), Brian2")
+        a.legend(fontsize=7)
     ax.set_ylabel("peak of the E rate spectrum (Hz)")
-    ax.legend(fontsize=7)
+    ax_prom.set_ylabel("peak prominence (peak / median density)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path
+
+
+def load_ceiling(run_dirs) -> list:
+    """Rows of ``ping_dt_ceiling.json`` (written by benchmarks/ping_dt_ceiling.py) in the run folders."""
+    rows = []
+    for folder in run_dirs:
+        path = Path(folder) / CEILING_FILE
+        if path.is_file():
+            rows.extend(json.loads(path.read_text())["rows"])
+    return rows
+
+
+def _ceiling_figure(rows, path):
+    """Accuracy and E rate against dt near the ceiling, one line per variant of the model."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 4))
+    ax, ax_rate = fig.subplots(1, 2)
+    for variant in dict.fromkeys(r["variant"] for r in rows):
+        sel = sorted((r for r in rows if r["variant"] == variant), key=lambda r: r["dt_ms"])
+        ax.plot([r["dt_ms"] for r in sel], [r["accuracy"] for r in sel], marker="o", label=variant)
+        ax_rate.plot([r["dt_ms"] for r in sel], [r["rates_hz"]["inh"] for r in sel], marker="o",
+                     label=variant)
+    ax.set_ylim(0.0, 1.0)
+    ax.set_ylabel("test accuracy (Brian2)")
+    ax_rate.set_ylabel("I rate (Hz)")
+    for a in (ax, ax_rate):
+        a.set_xlabel("evaluation dt (ms), inputs re-binned")
+        a.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def _ceiling_section(rows, workdir):
+    fig = _ceiling_figure(rows, workdir / "dt_transfer_ceiling.png")
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    by_key = {(r["dt_ms"], r["variant"]): r for r in rows}
+
+    def cell(r):
+        if r is None:
+            return "-"
+        delay = "/".join(str(v) for v in r["delay_steps"].values())
+        ref = "/".join(str(v) for v in r["refractory_steps"].values())
+        gamma = ("-" if r.get("gamma_peak_hz") is None
+                 else f"{r['gamma_peak_hz']:.0f} Hz ({r['gamma_prominence']:.1f})")
+        return (f"{r['accuracy']:.2f}; E {r['rates_hz']['exc']:.0f} / I {r['rates_hz']['inh']:.0f} Hz; "
+                f"delay {delay}, refractory {ref} steps; gamma {gamma}")
+
+    body = []
+    for dt in sorted({r["dt_ms"] for r in rows}):
+        trial = next(r["trial_ms"] for r in rows if r["dt_ms"] == dt)
+        body.append([f"{dt:g}", f"{trial:g}"] + [cell(by_key.get((dt, v))) for v in variants])
+    legend = "accuracy; rates; E→I/I→E delay, E/I refractory; E gamma (prominence)"
+    head = ["dt (ms)", "trial (ms)"] + [f"{v}: {legend}" if i == 0 else v for i, v in enumerate(variants)]
+    return (figure_tag(fig, "the trained ping network near its Δt ceiling in Brian2: as trained, with the "
+                            "E↔I delays changed (kept at ≥ one step, or rounded down) and/or the refractory "
+                            "period rounded up to whole steps")
+            + table(body, head))
 
 
 def analyze(run_dirs, workdir) -> dict:
@@ -158,7 +228,8 @@ def analyze(run_dirs, workdir) -> dict:
     rate = _figure(rows, "hidden_rate_hz", "hidden rate (Hz)", workdir / "dt_transfer_rate.png")
     gamma = _gamma_figure(rows, workdir / "dt_transfer_gamma.png")
     header = ["model", "dt_train (ms)", "transport", "accuracy at dt_train", "min (at dt ms)", "max",
-              "rate max/min", "torch accuracy", "same prediction (float32 / float64)",
+              "rate max/min", "E / I rate at dt_train (Hz)", "torch accuracy",
+              "same prediction (float32 / float64)",
               "identical hidden spikes (float64)"]
 
     def agree(s):
@@ -176,6 +247,7 @@ def analyze(run_dirs, workdir) -> dict:
             f"{s['accuracy_min']:.3f} ({s['dt_at_min_ms']:g})",
             s["accuracy_max"],
             "silent at some dt" if s["rate_ratio"] is None else f"{s['rate_ratio']:.2f}×",
+            " / ".join(f"{hz:.1f}" for hz in s.get("rates_at_train_hz", {}).values()) or "-",
             *agree(s),
         ]
         for s in summary
@@ -191,6 +263,8 @@ def analyze(run_dirs, workdir) -> dict:
             r["hidden_rate_hz"],
             "-" if r.get("gamma_peak_hz") is None else f"{r['gamma_peak_hz']:.1f}",
             "-" if r.get("gamma_prominence") is None else f"{r['gamma_prominence']:.1f}",
+            "-" if not r.get("rates_hz") else "/".join(f"{hz:.1f}" for hz in r["rates_hz"].values()),
+            "-" if r.get("gamma_peak_inh_hz") is None else f"{r['gamma_peak_inh_hz']:.1f}",
         ]
         for r in sorted(rows, key=lambda r: (r["model"], r["dt_train_ms"], r["transport"], r["dt_ms"]))
     ]
@@ -204,14 +278,18 @@ def analyze(run_dirs, workdir) -> dict:
     if gamma is not None:
         sections.append(("Gamma peak", figure_tag(gamma, "peak of the E population-rate spectrum (Welch, "
                                                          "one Hann window per trial) against dt")))
+    sections.append(("Published figures", published))
+    ceiling = load_ceiling(run_dirs)
+    if ceiling:
+        sections.append(("Δt ceiling of ping", _ceiling_section(ceiling, workdir)))
     sections += [
-        ("Published figures", published),
         (
             "Every point",
             table(
                 grid,
                 ["model", "dt_train (ms)", "transport", "how", "dt (ms)", "accuracy", "hidden rate (Hz)",
-                 "gamma peak (Hz)", "peak prominence"],
+                 "E gamma peak (Hz)", "peak prominence", "rate of each population (Hz, E/I)",
+                 "I gamma peak (Hz)"],
             ),
         ),
     ]

@@ -4,13 +4,19 @@ Trains up to four networks at each dt_train (`--models`): `ei` (the three-layer 
 hidden current-based LIF from `ei_hidden_cuba`, derived torch step), `coba` (the E and I cells
 of `ping_coba` with conductance synapses, inputs onto both, no E↔I pathway), `ping` (the
 recurrent E↔I layer of `ping_coba`, E→I and I→E with their delays, trained end to end by BPTT
-with the gradient through the membranes damped) and `baseline` (the plain discrete-time LIF
-`U ← βU + Ws`). It freezes the weights and evaluates them in Brian2 over a grid of dt. Inputs
-reach the new dt by re-binning the training-dt spikes (upsample: zero-pad onto a finer grid;
-downsample: sum into coarser bins) or by fresh Poisson draws at the new dt (resample). Reports
+with the gradient through the membranes damped, and with a rate term in the loss that keeps its E
+and I rates near targets so that it keeps its gamma rhythm: --rate-penalty, --rate-target-exc,
+--rate-target-inh; --ei-lr-scale and --ei-anchor are the alternatives measured against it) and
+`baseline` (the plain discrete-time LIF `U ← βU + Ws`). It freezes the weights and evaluates them
+in Brian2 over a grid of dt. Inputs reach the new dt by re-binning the training-dt spikes
+(upsample: zero-pad onto a finer grid; downsample: sum into coarser bins) or by fresh Poisson
+draws at the new dt (resample). Reports
 accuracy at dt_train, min/max accuracy over the grid, the max/min ratio of the hidden firing
 rate (≤ 2× flat, ≥ 10× collapse; REFERENCES §2), the torch/Brian2 agreement at dt_train and,
-for `coba` and `ping`, the gamma peak of the E population at each dt (Brian2 spikes).
+for `coba` and `ping`, the E and I rates, the gamma peak of the E (and I) population with its
+prominence, and the E→I lag of the population rates at each dt (Brian2 spikes). The trained
+weights are saved in the run folder (`weights_<model>_<dt_train>ms.npz`, SI units), which
+benchmarks/ping_dt_ceiling.py reads to locate the Δt ceiling of `ping`.
 
 Reduced default (minutes on 2 cores): digits, `ei,baseline`, dt_train 1 ms, 6 epochs, 200 test
 samples. All four networks at both training steps (see docs/readme/training.md for its cost):
@@ -22,8 +28,10 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from pinglab_bio.runs.folder import write_json
-from pinglab_bio.train.studies.dt_transfer import TRANSFER_MODELS, summarize_rows
+from pinglab_bio.train.studies.dt_transfer import RHYTHM, TRANSFER_MODELS, summarize_rows
 from pinglab_bio.workflow.protocol import Param, main
 
 __all__ = ["PARAMETERS", "check", "run"]
@@ -43,6 +51,19 @@ PARAMETERS = {
     "n_test": Param(200, "test samples evaluated in Brian2 (0: all)", kind="int"),
     "n_train": Param(0, "training samples (0: all)", kind="int"),
     "seed": Param(0, "seed of every random draw", kind="int"),
+    "rate_penalty": Param(RHYTHM["rate_penalty"], "ping only, keeps its gamma rhythm: weight λ "
+                          "(dimensionless) of λ·Σ((r−r*)/r*)² added to the loss, r the mean E and I rates "
+                          "of a batch; 0: off",
+                          kind="float"),
+    "rate_target_exc": Param(f"{RHYTHM['rate_target_exc_hz']:g}Hz", "ping only: target r* of the mean E rate",
+                             kind="quantity", unit="Hz"),
+    "rate_target_inh": Param(f"{RHYTHM['rate_target_inh_hz']:g}Hz", "ping only: target r* of the mean I rate",
+                             kind="quantity", unit="Hz"),
+    "ei_lr_scale": Param(RHYTHM["ei_lr_scale"], "ping only: factor on the learning rate of the E→I and I→E "
+                         "weights (1: as the input weights, 0: frozen at the model's)", kind="float"),
+    "ei_anchor": Param(RHYTHM["ei_anchor"], "ping only: weight μ (dimensionless) of μ·Σ‖W−W0‖²/‖W0‖² added "
+                       "to the loss, the relative change of the E→I and I→E weights from the model's; 0: off",
+                       kind="float"),
 }
 
 TRANSPORT_NAMES = ("rebin", "resample")
@@ -66,13 +87,26 @@ def check(params):
                                 "Fix: pick dt values that divide the duration")
     if params["epochs"] < 1:
         raise SettingsError("--epochs must be ≥ 1. Fix: e.g. --epochs 6")
+    for key in ("rate_penalty", "ei_lr_scale", "ei_anchor"):
+        if not params[key] >= 0:
+            raise SettingsError(f"--{key.replace('_', '-')} must be ≥ 0, got {params[key]!r}. "
+                                f"Fix: e.g. --{key.replace('_', '-')} {RHYTHM[key]:g}")
+    for key in ("rate_target_exc", "rate_target_inh"):
+        if not float(params[key]) > 0:
+            raise SettingsError(f"--{key.replace('_', '-')} must be a positive rate, got {params[key]}. "
+                                f"Fix: e.g. --{key.replace('_', '-')} {RHYTHM[key + '_hz']:g}Hz")
 
 
 def run(params, out, log=print):
     from pinglab_bio.data.datasets import load_dataset
     from pinglab_bio.data.transport import move_spikes
     from pinglab_bio.train.loop import encode_split, evaluate_brian2, format_eta
-    from pinglab_bio.train.studies.dt_transfer import gamma_of, torch_agreement, train_transfer_network
+    from pinglab_bio.train.studies.dt_transfer import (
+        ei_locking,
+        gamma_of,
+        torch_agreement,
+        train_transfer_network,
+    )
 
     started = time.perf_counter()
     data = load_dataset(params["dataset"], data_dir=params["data_dir"] or None, seed=params["seed"])
@@ -85,14 +119,22 @@ def run(params, out, log=print):
     dt_trains = sorted(float(dt) for dt in params["dt_train_values"])
     n_evals = sum(len(set(grid) | {dt_train}) for dt_train in dt_trains) * len(params["transports"]) \
         * len(params["models"])
-    rows, eval_walls = [], []
+    rows, eval_walls, networks = [], [], []
+    rhythm = {"rate_penalty": params["rate_penalty"], "rate_target_exc_hz": float(params["rate_target_exc"]),
+              "rate_target_inh_hz": float(params["rate_target_inh"]), "ei_lr_scale": params["ei_lr_scale"],
+              "ei_anchor": params["ei_anchor"]}
     for dt_train in dt_trains:
         for kind in params["models"]:
             t0 = time.perf_counter()
             net, config = train_transfer_network(kind, dt_train, data, epochs=params["epochs"],
                                                  duration_s=duration, ei_ratio=params["ei_ratio"],
-                                                 seed=params["seed"], dataset_name=params["dataset"], log=log)
+                                                 seed=params["seed"], dataset_name=params["dataset"], log=log,
+                                                 rhythm=rhythm)
             train_s = time.perf_counter() - t0
+            weights_file = f"weights_{kind}_{dt_train * 1e3:g}ms.npz"  # the trained weights, SI units
+            np.savez(out / weights_file, **net.numpy_weights())
+            networks.append({"model": kind, "dt_train_ms": dt_train * 1e3, "weights": weights_file,
+                             "ei_ratio": params["ei_ratio"], "seed": params["seed"], "train_s": train_s})
             base = encode_split(config, x_test, (params["seed"], 1_000_003), dt_s=dt_train,
                                 steps=int(round(duration / dt_train)))
             at_train, agreement = None, {}
@@ -118,6 +160,11 @@ def run(params, out, log=print):
                            "rates_hz": result["rates_hz"], "gamma_peak_hz": None, "gamma_prominence": None}
                     if kind in ("coba", "ping"):
                         row.update(gamma_of(result["spikes"]["exc"], dt))
+                        inh = gamma_of(result["spikes"]["inh"], dt)  # I on the E volleys: the same peak
+                        row.update({"gamma_peak_inh_hz": inh["gamma_peak_hz"],
+                                    "gamma_prominence_inh": inh["gamma_prominence"]})
+                        row.update(ei_locking(result["spikes"]["exc"], result["spikes"]["inh"], dt,
+                                              row["gamma_peak_hz"]))
                     if how == "same":
                         if at_train is None:
                             at_train = result
@@ -127,11 +174,15 @@ def run(params, out, log=print):
                     rows.append(row)
                     eval_walls.append(row["eval_s"])
                     left = (n_evals - len(rows)) * float(sum(eval_walls) / len(eval_walls))
-                    gamma = (f", gamma {row['gamma_peak_hz']:.1f} Hz" if row["gamma_peak_hz"] is not None
-                             else "")
+                    gamma = (f", gamma {row['gamma_peak_hz']:.1f} Hz (prominence "
+                             f"{row['gamma_prominence']:.1f}; I {row['gamma_peak_inh_hz'] or 0:.1f} Hz, "
+                             f"E→I lag {row['ei_lag_ms'] or 0:.1f} ms at correlation "
+                             f"{row['ei_correlation'] or 0:.2f})"
+                             if row["gamma_peak_hz"] is not None else "")
+                    pops = ", ".join(f"{pop} {hz:.1f} Hz" for pop, hz in result["rates_hz"].items())
                     log(f"  [{len(rows)}/{n_evals}] {kind} dt_train {dt_train * 1e3:g} ms → "
                         f"dt {dt * 1e3:g} ms ({how}): accuracy {result['accuracy']:.3f}, "
-                        f"hidden {result['hidden_rate_hz']:.1f} Hz{gamma} "
+                        f"hidden {result['hidden_rate_hz']:.1f} Hz ({pops}){gamma} "
                         f"(evaluations left: about {format_eta(left)})")
                     if how == "same" and agreement:
                         log(f"    torch at dt_train: accuracy {agreement['torch_accuracy']:.3f}; "
@@ -139,7 +190,9 @@ def run(params, out, log=print):
                             f"{agreement['agreement_float64']:.3f} (float64); identical hidden spikes on "
                             f"{agreement['spikes_identical_float64']:.3f} of the trials (float64)")
     summary = summarize_rows(rows)
-    write_json(out / "results.json", {"rows": rows, "n_test": int(n_test), "dataset": params["dataset"]})
+    write_json(out / "results.json", {"rows": rows, "n_test": int(n_test), "dataset": params["dataset"],
+                                      "rhythm": rhythm, "networks": networks,
+                                      "duration_ms": duration * 1e3})
     write_json(out / "metrics.json", {"summary": summary, "wall_time_s": time.perf_counter() - started})
     lines = ["model     dt_train  transport  acc@train  min    max    rate max/min  torch=Brian2 (float64)"]
     for s in summary:
@@ -149,8 +202,11 @@ def run(params, out, log=print):
                      f"{s['accuracy_at_train']:.3f}      {s['accuracy_min']:.3f}  {s['accuracy_max']:.3f}  "
                      f"{ratio:<12}  {agree}")
         if s.get("gamma_peak_hz"):
-            lines.append("    gamma peak (Hz) by dt (ms): " + ", ".join(
-                f"{dt}: {hz:.1f}" for dt, hz in s["gamma_peak_hz"].items()))
+            lines.append("    gamma peak (Hz, prominence) by dt (ms): " + ", ".join(
+                f"{dt}: {hz:.1f} ({s['gamma_prominence'][dt]:.1f})" for dt, hz in s["gamma_peak_hz"].items()))
+        if s.get("rates_at_train_hz"):
+            lines.append("    rates at dt_train: " + ", ".join(
+                f"{pop} {hz:.1f} Hz" for pop, hz in s["rates_at_train_hz"].items()))
     return {"summary": "\n".join(lines), "metrics": {"summary": summary}}
 
 

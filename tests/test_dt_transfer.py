@@ -95,6 +95,13 @@ def test_dt_transfer_errors(tmp_path, capsys):
     assert "--models got 'ping,gru'" in capsys.readouterr().err
     assert main(["run", "dt_transfer", "--dt-values", "0.3ms", "--out", str(tmp_path / "x")]) == 2
     assert "not a multiple of dt" in capsys.readouterr().err
+    assert main(["run", "dt_transfer", "--rate-penalty", "-1", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "--rate-penalty must be ≥ 0, got -1.0" in err and len(err.strip().splitlines()) == 1
+    assert main(["run", "dt_transfer", "--rate-target-exc", "0Hz", "--out", str(tmp_path / "x")]) == 2
+    assert "--rate-target-exc must be a positive rate" in capsys.readouterr().err
+    assert main(["run", "dt_transfer", "--rate-target-inh", "5ms", "--out", str(tmp_path / "x")]) == 2
+    assert "wrong unit" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 
@@ -112,3 +119,93 @@ def test_reservoir_readout_back_in_brian2():
     assert metrics["prediction_agreement"] == 1.0
     assert metrics["test_accuracy"] == metrics["test_accuracy_brian2"]
     assert np.isfinite(metrics["brian2_check_s"])
+
+
+def test_rate_penalty_values_and_gradient():
+    from pinglab_bio.train.studies.dt_transfer import anchor_penalty, rate_penalty
+
+    # one spike every 10 steps of 1 ms in every neuron: 100 Hz
+    spikes = torch.zeros(2, 100, 4)
+    spikes[:, ::10] = 1.0
+    spikes.requires_grad_(True)
+    value = rate_penalty({"exc": spikes}, 1e-3, {"exc": 50.0})
+    assert float(value.detach()) == pytest.approx(1.0, rel=1e-6)  # ((100 − 50) / 50)²
+    value.backward()
+    assert bool((spikes.grad > 0).all())  # above the target: fewer spikes lower the penalty
+    assert float(rate_penalty({"exc": spikes.detach()}, 1e-3, {"exc": 100.0})) == pytest.approx(0.0, abs=1e-9)
+    w0 = torch.ones(3, 2)
+    assert float(anchor_penalty({"a": 2 * w0}, {"a": w0})) == pytest.approx(1.0)  # ‖2W₀ − W₀‖² / ‖W₀‖²
+    assert float(anchor_penalty({"a": w0}, {"a": w0})) == 0.0
+
+
+def _tiny_ping_rate(rhythm, data, x_eval):
+    from pinglab_bio.train.studies.dt_transfer import train_transfer_network
+
+    net, _ = train_transfer_network("ping", 1e-3, data, epochs=3, duration_s=0.1, log=lambda *a: None,
+                                    rhythm=rhythm)
+    with torch.no_grad():
+        _, spikes = net(torch.as_tensor(x_eval), 1e-3)
+    return {pop: float(s.mean()) / 1e-3 for pop, s in spikes.items()}, net
+
+
+def test_ping_rate_penalty_lowers_trained_rate_behavior():
+    """The rhythm-keeping term acts: with targets below the rates, the same training ends lower."""
+    from pinglab_bio.train.loop import TrainConfig, encode_split
+    from pinglab_bio.train.studies.dt_transfer import build_transfer_network
+
+    d = load_digits_dataset(seed=0)
+    data = Dataset("digits", d.x_train[:128], d.y_train[:128], d.x_test[:32], d.y_test[:32], 10)
+    x_eval = encode_split(TrainConfig(dt_ms=1.0, duration_ms=100.0), data.x_test, (0, 5))
+    off, _ = _tiny_ping_rate({"rate_penalty": 0.0}, data, x_eval)
+    low, _ = _tiny_ping_rate({"rate_penalty": 1.0, "rate_target_exc_hz": 10.0, "rate_target_inh_hz": 20.0},
+                             data, x_eval)
+    assert off["exc"] > 20.0 and off["inh"] > 40.0, off  # without the term both sit well above these targets
+    # Without the term the two trainings are the same computation (identical rates); with it, six
+    # Adam steps of 4 nS on the input weights pull both rates far down (measured E 25 → 1 Hz, I 82 →
+    # 0 Hz), so halving is a margin of more than 10× on E against a term that does nothing.
+    assert low["exc"] <= 0.5 * off["exc"] and low["inh"] <= 0.5 * off["inh"], (low, off)
+    # --ei-lr-scale 0: the E→I and I→E weights stay the model's while the input weights learn
+    _, frozen = _tiny_ping_rate({"ei_lr_scale": 0.0}, data, x_eval)
+    untrained, _ = build_transfer_network("ping", 1e-3, data.n_inputs, data.n_classes)
+    for name in ("exc_to_inh", "inh_to_exc"):
+        assert torch.equal(frozen.weights[name].detach(), untrained.weights[name].detach())
+    learnt = frozen.weights["input_to_exc"].detach()
+    assert not torch.equal(learnt, untrained.weights["input_to_exc"].detach())
+
+
+def test_ping_ceiling_variants():
+    """The ceiling benchmark's variants: delays kept at one step, refractory period rounded up."""
+    from pathlib import Path
+
+    from pinglab_bio.paths import import_script as _import
+    from pinglab_bio.train.studies.dt_transfer import build_transfer_network
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "ping_dt_ceiling.py"
+    bench = _import(script, "ping_dt_ceiling")
+    net, _ = build_transfer_network("ping", 1e-4, 64, 10)
+    # Brian2's spike queue rounds delay/dt half up: the 1 ms delays stay one step at 2 ms, none at 2.5 ms
+    one, two = {"exc_to_inh": 1, "inh_to_exc": 1}, {"exc": 2, "inh": 2}
+    as_is = bench.steps_of(bench.variant_model(net.model, "as is", 2e-3), 2e-3)
+    assert as_is == {"delay_steps": one, "refractory_steps": {"exc": 1, "inh": 1}}
+    assert bench.steps_of(net.model, 2.5e-3)["delay_steps"] == {"exc_to_inh": 0, "inh_to_exc": 0}
+    both = bench.steps_of(bench.variant_model(net.model, "both", 2.5e-3), 2.5e-3)
+    assert both == {"delay_steps": one, "refractory_steps": two}
+    down = bench.steps_of(bench.variant_model(net.model, "delay down + refractory up", 2e-3), 2e-3)
+    assert down == {"delay_steps": {"exc_to_inh": 0, "inh_to_exc": 0}, "refractory_steps": two}
+    # at 1.25 ms the delay already rounds to one step: left at 1 ms; 3 ms → 2 steps, rounded up to 3
+    fine = bench.variant_model(net.model, "both", 1.25e-3)
+    assert float(fine.pathways["exc_to_inh"].delay) == pytest.approx(1e-3)
+    assert bench.steps_of(fine, 1.25e-3)["refractory_steps"] == {"exc": 3, "inh": 3}
+
+
+def test_rhythm_settings_errors():
+    from pinglab_bio.errors import SettingsError
+    from pinglab_bio.train.studies.dt_transfer import train_transfer_network
+
+    d = load_digits_dataset(seed=0)
+    data = Dataset("digits", d.x_train[:8], d.y_train[:8], d.x_test[:4], d.y_test[:4], 10)
+    kwargs = {"epochs": 1, "duration_s": 0.01}
+    with pytest.raises(SettingsError, match=r"unknown rhythm setting\(s\) rate_penalti\. Fix: use keys of"):
+        train_transfer_network("ping", 1e-3, data, rhythm={"rate_penalti": 1.0}, **kwargs)
+    with pytest.raises(SettingsError, match=r"rate_target_exc_hz must be a positive rate \(Hz\), got -5"):
+        train_transfer_network("ping", 1e-3, data, rhythm={"rate_target_exc_hz": -5}, **kwargs)

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TRANSFER_MODELS", "HIDDEN_SIZES", "CONDUCTANCE", "build_transfer_network",
-           "train_transfer_network", "torch_agreement", "gamma_of", "summarize_rows"]
+__all__ = ["TRANSFER_MODELS", "HIDDEN_SIZES", "CONDUCTANCE", "RHYTHM", "build_transfer_network",
+           "train_transfer_network", "rate_penalty", "anchor_penalty", "torch_agreement", "gamma_of",
+           "ei_locking", "summarize_rows"]
 
 #: The networks of the study.
 TRANSFER_MODELS = ("ei", "coba", "ping", "baseline")
@@ -46,6 +47,43 @@ HIDDEN_SIZES = {"ei": 100, "coba": 100, "ping": 100, "baseline": 100}
 CONDUCTANCE = {"model": "ping_coba", "sigma_in_s": 12e-9, "exc_to_inh_s": 15e-9, "inh_to_exc_s": 40e-9,
                "slope_per_volt": 1000.0, "damping_tau_s": 5e-3, "loop_damping": 0.5, "sigma_out": 0.5,
                "lr_scale": 8e-7}
+
+
+#: Keeping the PING rhythm while the ``ping`` network learns (defaults of the protocol's
+#: ``--rate-penalty``, ``--rate-target-exc``, ``--rate-target-inh``, ``--ei-lr-scale``,
+#: ``--ei-anchor``). ``rate_penalty`` λ adds ``λ · Σ_pop ((r_pop − r*_pop) / r*_pop)²`` to the
+#: loss, ``r_pop`` the mean rate of the population over the batch (surrogate spikes, so the term
+#: has a gradient) and ``r*`` its target (Hz): the untrained layer's E and I rates on digits at
+#: 0.1 ms (29 Hz and 61 Hz on 32 training digits), where it oscillates at about 50 Hz.
+#: ``ei_lr_scale`` multiplies the learning rate of the E→I and I→E weights; ``ei_anchor`` μ adds
+#: ``μ · Σ ‖W − W₀‖² / ‖W₀‖²`` over those two pathways (their relative change from the model's).
+#: λ = 1 with E↔I learning at the full rate and no anchor was the best of the settings measured
+#: (docs/readme/training.md, Δt transfer: 640 digits, 3 epochs at 0.1 ms); λ ≥ 2 made training
+#: oscillate, and slowing or anchoring the E↔I weights left the I rate high and lost accuracy.
+RHYTHM = {"rate_penalty": 1.0, "rate_target_exc_hz": 30.0, "rate_target_inh_hz": 60.0,
+          "ei_lr_scale": 1.0, "ei_anchor": 0.0}
+
+
+def rate_penalty(spikes: dict, dt_s: float, targets_hz: dict):
+    """``Σ_pop ((r_pop − r*_pop) / r*_pop)²``: the relative distance of each mean rate to its target.
+
+    ``spikes`` is ``{pop: tensor [batch, steps, n]}`` (0/1 per step, surrogate gradient);
+    ``targets_hz`` ``{pop: r* (Hz)}``, each > 0. The mean rate is the mean spike count per step
+    over the batch, steps and neurons, divided by ``dt_s``.
+    """
+    total = 0.0
+    for pop, target in targets_hz.items():
+        rate = spikes[pop].mean() / dt_s
+        total = total + ((rate - target) / target) ** 2
+    return total
+
+
+def anchor_penalty(weights: dict, initial: dict):
+    """``Σ ‖W − W₀‖² / ‖W₀‖²`` over the pathways of ``initial`` (``{name: W₀}``)."""
+    total = 0.0
+    for name, w0 in initial.items():
+        total = total + ((weights[name] - w0) ** 2).sum() / (w0 ** 2).sum()
+    return total
 
 
 def _spec(kind: str, ei_ratio: float):
@@ -125,7 +163,8 @@ def build_transfer_network(kind: str, dt_s: float, n_inputs: int, n_classes: int
 
 
 def train_transfer_network(kind: str, dt_s: float, dataset, *, epochs: int, duration_s: float,
-                           ei_ratio: float = 0.8, seed: int = 0, dataset_name: str = "digits", log=print):
+                           ei_ratio: float = 0.8, seed: int = 0, dataset_name: str = "digits", log=print,
+                           rhythm: dict | None = None):
     """Train one network at step ``dt_s``; return ``(net, config)``.
 
     Parameters
@@ -148,6 +187,10 @@ def train_transfer_network(kind: str, dt_s: float, dataset, *, epochs: int, dura
         Recorded in the returned :class:`~pinglab_bio.train.loop.TrainConfig`.
     log : callable
         Receives one line per epoch, and a first line with the expected time.
+    rhythm : dict, optional
+        For ``ping`` only: the rhythm-keeping settings, keys as in :data:`RHYTHM` (missing keys
+        take its values; ``rate_penalty`` 0 and ``ei_anchor`` 0 with ``ei_lr_scale`` 1 train on the
+        readout loss alone). Ignored by the other networks.
     """
     import time
 
@@ -159,15 +202,32 @@ def train_transfer_network(kind: str, dt_s: float, dataset, *, epochs: int, dura
     config = TrainConfig(dataset=dataset_name, epochs=epochs, dt_ms=dt_s * 1e3, duration_ms=duration_s * 1e3,
                          ei_ratio=ei_ratio, seed=seed, n_hidden=HIDDEN_SIZES.get(kind, 100)).check()
     net, lr_scale = build_transfer_network(kind, dt_s, dataset.n_inputs, dataset.n_classes, config=config)
-    groups = [{"params": [w], "lr": config.lr * lr_scale.get(name, 1.0)}
+    from ...errors import SettingsError
+
+    unknown = sorted(set(rhythm or {}) - set(RHYTHM))
+    if unknown:
+        raise SettingsError(f"unknown rhythm setting(s) {', '.join(unknown)}. Fix: use keys of RHYTHM "
+                            f"({', '.join(RHYTHM)})")
+    rhythm = {**RHYTHM, **(rhythm or {})} if kind == "ping" else {**RHYTHM, "rate_penalty": 0.0,
+                                                                     "ei_lr_scale": 1.0, "ei_anchor": 0.0}
+    for key in ("rate_target_exc_hz", "rate_target_inh_hz"):
+        if not float(rhythm[key]) > 0:
+            raise SettingsError(f"{key} must be a positive rate (Hz), got {rhythm[key]!r}. "
+                                f"Fix: e.g. {RHYTHM[key]:g}")
+    loop_paths = [name for name, path in net.model.pathways.items()
+                  if path.source != "input" and path.target != "out"]  # E→I and I→E (ping only)
+    targets = {"exc": float(rhythm["rate_target_exc_hz"]), "inh": float(rhythm["rate_target_inh_hz"])}
+    initial = {name: net.weights[name].detach().clone() for name in loop_paths}
+    groups = [{"params": [w], "lr": config.lr * lr_scale.get(name, 1.0)
+               * (float(rhythm["ei_lr_scale"]) if name in loop_paths else 1.0)}
               for name, w in net.weights.items() if w.requires_grad]
     opt = torch.optim.Adam(groups)
-    correct = {"n": 0, "t0": 0.0}
+    correct = {"n": 0, "t0": 0.0, "spikes": {}, "steps": 0}
     n_batches = -(-len(dataset.y_train) // config.batch_size)
     progress = Progress(lambda line: log(f"  {kind} dt_train {dt_s * 1e3:g} ms {line}"), n_batches, epochs)
 
     def batches(epoch):
-        correct["n"], correct["t0"] = 0, time.perf_counter()
+        correct["n"], correct["t0"], correct["spikes"], correct["steps"] = 0, time.perf_counter(), {}, 0
         spikes = encode_split(config, dataset.x_train, (config.seed, epoch))
         order = np.random.default_rng([config.seed, epoch, 1]).permutation(len(dataset.y_train))
         for start in range(0, len(order), config.batch_size):
@@ -177,15 +237,28 @@ def train_transfer_network(kind: str, dt_s: float, dataset, *, epochs: int, dura
 
     def count_correct(output, y):
         correct["n"] += int((predict(output[0].detach()) == y.numpy()).sum())
+        for pop, sp in output[1].items():  # neuron-steps and spikes of each population, for its rate
+            correct["spikes"][pop] = correct["spikes"].get(pop, 0.0) + float(sp.detach().sum())
+        correct["steps"] += int(y.shape[0]) * config.steps
+
+    def loss_fn(output, y):
+        loss = readout_loss(output[0], y)
+        if rhythm["rate_penalty"]:
+            loss = loss + float(rhythm["rate_penalty"]) * rate_penalty(output[1], dt_s, targets)
+        if rhythm["ei_anchor"] and initial:
+            loss = loss + float(rhythm["ei_anchor"]) * anchor_penalty(net.weights, initial)
+        return loss
 
     def log_epoch(stats):
         wall = time.perf_counter() - correct["t0"]
+        rates = ", ".join(f"{pop} {n / (correct['steps'] * net.model.populations[pop].n) / dt_s:.1f} Hz"
+                          for pop, n in correct["spikes"].items())
         log(f"  {kind} dt_train {dt_s * 1e3:g} ms epoch {stats.epoch + 1}/{config.epochs} "
             f"loss {stats.mean_batch_loss:.3f} train {correct['n'] / stats.n_samples:.3f} "
-            f"({wall:.1f} s, ETA {format_eta(progress.epoch_done(wall))})")
+            f"(training rates {rates}; {wall:.1f} s, ETA {format_eta(progress.epoch_done(wall))})")
 
     with torch_threads(1):  # many small operations: one thread is faster, and fair to a busy machine
-        train_loop(net, opt, batches, lambda output, y: readout_loss(output[0], y), epochs=config.epochs,
+        train_loop(net, opt, batches, loss_fn, epochs=config.epochs,
                    forward=lambda x: net(x, dt_s), after_step=[net.project_], on_batch=count_correct,
                    on_epoch_end=log_epoch)
     return net, config
@@ -266,6 +339,40 @@ def gamma_of(exc_spikes: np.ndarray, dt_s: float, *, bin_s: float = 2e-3, max_tr
     return {"gamma_peak_hz": peak["peak_hz"], "gamma_prominence": peak["prominence"]}
 
 
+def ei_locking(exc_spikes: np.ndarray, inh_spikes: np.ndarray, dt_s: float, peak_hz: float | None, *,
+               max_trials: int = 200) -> dict:
+    """Does I fire on the E volleys? ``{"ei_lag_ms", "ei_correlation"}``, means over trials.
+
+    Per trial, the E and I population rates in bins of the smallest whole number of steps that is
+    at least 1 ms, and their E→I lag (:func:`pinglab_bio.measures.ei_lag`: the peak of their
+    normalised cross-correlation within half a period of ``peak_hz``; positive when I follows E).
+    PING locks them: a correlation near 1 at a lag of a few ms. No peak or no spikes: both None.
+    """
+    import quantities as pq
+
+    from ...measures import ei_lag, population_rate_flat
+
+    if peak_hz is None or not exc_spikes.any() or not inh_spikes.any():
+        return {"ei_lag_ms": None, "ei_correlation": None}
+    trials, steps, _ = exc_spikes.shape
+    bin_s = dt_s * int(np.ceil(1e-3 / dt_s - 1e-9))
+    duration = steps * dt_s * pq.s
+    lags, corr = [], []
+    for trial in range(min(trials, max_trials)):
+        rates = []
+        for spikes in (exc_spikes[trial], inh_spikes[trial]):
+            step, _ = np.nonzero(spikes)
+            rates.append(population_rate_flat(step * dt_s * pq.s, spikes.shape[1], bin_s * pq.s, 0 * pq.s,
+                                              duration))
+        result = ei_lag(rates[0], rates[1], peak_hz)
+        if np.isfinite(result["correlation"]):
+            lags.append(result["lag_ms"])
+            corr.append(result["correlation"])
+    if not corr:
+        return {"ei_lag_ms": None, "ei_correlation": None}
+    return {"ei_lag_ms": float(np.mean(lags)), "ei_correlation": float(np.mean(corr))}
+
+
 def summarize_rows(rows: list) -> list:
     """Per (model, dt_train, transport): accuracy at dt_train, min/max over the grid, rate ratio.
 
@@ -283,7 +390,8 @@ def summarize_rows(rows: list) -> list:
         ``worst_relative`` (min/at-train), ``rate_min_hz``, ``rate_max_hz``, ``rate_ratio``
         (max/min; None when the network is silent at some dt), ``gamma_peak_hz`` (``{dt_ms: Hz}``
         where measured) with ``gamma_prominence`` (peak over the median density: near 1 means no
-        rhythm) and the torch/Brian2 agreement at dt_train where recorded.
+        rhythm), ``rates_at_train_hz`` (``{pop: Hz}`` at dt_train where the rows have ``rates_hz``)
+        and the torch/Brian2 agreement at dt_train where recorded.
     """
     out = []
     for key in sorted({(r["model"], r["dt_train_ms"], r["transport"]) for r in rows}):
@@ -306,6 +414,8 @@ def summarize_rows(rows: list) -> list:
             entry["gamma_peak_hz"] = gamma
             entry["gamma_prominence"] = {f"{r['dt_ms']:g}": r.get("gamma_prominence") for r in sel
                                          if r.get("gamma_peak_hz") is not None}
+        if at_rows and at_rows[0].get("rates_hz"):
+            entry["rates_at_train_hz"] = dict(at_rows[0]["rates_hz"])
         for name in ("torch_accuracy", "agreement_float32", "agreement_float64", "spikes_identical_float64"):
             if at_rows and at_rows[0].get(name) is not None:
                 entry[name] = at_rows[0][name]
