@@ -141,3 +141,20 @@ def test_conformance_conductance_hidden_layers_float64_identical_spikes(kind):
         np.testing.assert_array_equal(spikes[pop].numpy().astype(np.uint8), ref.spikes[pop])
     # 1e-12: the same statements in float64 in both engines; only summation order differs
     np.testing.assert_allclose(out_v.numpy(), ref.states["out"]["v"], atol=1e-12)
+
+
+def test_conformance_ping_layer_delay_of_half_a_step():
+    """At dt 2 ms the 1 ms E↔I delays are half a step: Brian2's spike queue rounds that up to one."""
+    from pinglab_bio.train.studies.dt_transfer import build_transfer_network
+
+    dt = 2e-3
+    net, _ = build_transfer_network("ping", dt, 20, 5, seed=1)
+    net = net.double()
+    assert set(net.derived.delay_steps(dt).values()) >= {1}
+    inputs = (np.random.default_rng(0).random((3, 50, 20)) < 0.3).astype(np.uint8)
+    ref = simulate_brian2(net.model, net.numpy_weights(), inputs, dt, init=net.init_values)
+    with torch.no_grad():
+        _, spikes = net(torch.tensor(inputs, dtype=torch.float64), dt)
+    for pop in ("exc", "inh"):
+        assert ref.spikes[pop].sum() > 20  # both populations fire, so the comparison means something
+        np.testing.assert_array_equal(spikes[pop].numpy().astype(np.uint8), ref.spikes[pop])

@@ -13,7 +13,7 @@ One step does what Brian2's default schedule does within a time step, in the sam
 2. ``thresholds``: ``spike = (threshold condition) and not_refractory``, with a surrogate
    gradient; ``lastspike = t`` where a neuron spiked;
 3. ``synapses``: every pathway whose ``on_pre`` is ``var_post += w`` (or ``-= w``) adds
-   ``spikes @ W`` to ``var`` of the target, for spikes emitted ``round(delay/dt)`` steps ago;
+   ``spikes @ W`` to ``var`` of the target, for spikes emitted ``delay/dt`` (rounded half up) steps ago;
    external input spikes (Brian2: a ``SpikeGeneratorGroup``) arrive here too;
 4. ``resets``: the reset statements, applied where the neuron spiked.
 
@@ -380,8 +380,12 @@ class DerivedNetwork:
     pathways: dict
 
     def delay_steps(self, dt: float) -> dict:
-        """Brian2's delay in steps: ``round(delay/dt)``."""
-        return {name: int(np.round(p.delay_s / dt)) for name, p in self.pathways.items()}
+        """Brian2's delay in steps: ``delay/dt`` rounded half up, as its C++ spike queue does.
+
+        (``np.round`` rounds half to even: a 1 ms delay at dt 2 ms would be 0 steps here and 1 in
+        Brian2.)
+        """
+        return {name: int(p.delay_s / dt + 0.5) for name, p in self.pathways.items()}
 
 
 def derive_network(model: NetworkModel) -> DerivedNetwork:
