@@ -4,7 +4,7 @@ Input: folders written by ``pinglab-bio run reservoir`` (``results.json``). Sect
 side by side (fitted accuracy, Brian2 accuracy, identical predictions; bar figure with the
 logistic-on-pixels and logistic-on-input-counts baselines), the confusion matrix of the best
 readout in Brian2, accuracy against dt and device, and the rhythm during the stimulus (E/I
-rates, gamma peak, population-rate spectra with and without input).
+rates, gamma peak, population-rate spectra with and without input), the wall time of each phase.
 """
 
 from __future__ import annotations
@@ -52,9 +52,10 @@ def _bars(results, path):
     ax.set_xticks(x, labels)
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=7, loc="lower right")
+    # above the axes: inside, it would hide the bars of the last readouts
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.01), ncol=2, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     return path
 
 
@@ -81,14 +82,14 @@ def _confusion(matrix, title, path):
     ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, label="test trials")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     return path
 
 
 def _dt_figure(rows, path):
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7, 4))
+    fig = Figure(figsize=(8, 4))
     ax = fig.subplots()
     for readout in sorted({r["readout"] for r in rows}):
         sel = sorted(
@@ -111,9 +112,9 @@ def _dt_figure(rows, path):
     ax.set_xlabel("evaluation dt (ms), Brian2")
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     return path
 
 
@@ -134,7 +135,7 @@ def _psd_figure(psd, path):
         ax.set_ylabel(f"PSD of the {pop} population rate (Hz²/Hz)")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     return path
 
 
@@ -142,6 +143,12 @@ def analyze(run_dirs, workdir) -> dict:
     results = load_results(run_dirs)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    # one folder: no run column (a fresh run's report is written before its folder gets its name)
+    single = len(results) == 1
+
+    def runs(rows, header):
+        return ([r[1:] for r in rows], header[1:]) if single else (rows, header)
+
     body = []
     for name, res in results:
         for r in res["readouts"]:
@@ -155,10 +162,11 @@ def analyze(run_dirs, workdir) -> dict:
                     r["accuracy_fitted"],
                     r["accuracy_brian2"],
                     f"{100 * r['agreement']:.1f} %",
+                    r.get("fit_s"),
                 ]
             )
         b = res["baselines"]
-        body.append([name, "logistic on pixels", "free", "pixels", "", b["logistic_pixels"], "", ""])
+        body.append([name, "logistic on pixels", "free", "pixels", "", b["logistic_pixels"], "", "", ""])
         body.append(
             [
                 name,
@@ -167,6 +175,7 @@ def analyze(run_dirs, workdir) -> dict:
                 "input spike counts",
                 "",
                 b["logistic_input_counts"],
+                "",
                 "",
                 "",
             ]
@@ -180,13 +189,19 @@ def analyze(run_dirs, workdir) -> dict:
         "test acc. (fitted)",
         "test acc. (Brian2)",
         "identical predictions",
+        "fit (s)",
+    ]
+    cost = [
+        [name, phase.removesuffix("_s").replace("_", " "), seconds]
+        for name, res in results
+        for phase, seconds in res.get("timing", {}).items()
     ]
     bars = _bars(results, workdir / "reservoir_readouts.png")
     name, first = results[0]
     best = max(first["readouts"], key=lambda r: r["accuracy_brian2"])["readout"]
     conf = _confusion(
         first["confusion_brian2"][best],
-        f"{best} readout in Brian2 ({name[:24]})",
+        f"{best} readout in Brian2" + ("" if single else f" ({name[:24]})"),
         workdir / "reservoir_confusion.png",
     )
     eval_rows = [r for _, res in results for r in res["evaluation"]]
@@ -249,7 +264,7 @@ def analyze(run_dirs, workdir) -> dict:
         "sections": [
             (
                 "Readouts",
-                table(body, header)
+                table(*runs(body, header))
                 + figure_tag(
                     bars,
                     "test accuracy of each readout, fitted and as synapses in Brian2, with the baselines",
@@ -259,14 +274,26 @@ def analyze(run_dirs, workdir) -> dict:
             (
                 "Accuracy against dt and device",
                 table(eval_table, eval_header)
-                + figure_tag(
-                    dt_fig, "readouts fitted at the default dt, run at other dt (lines) and devices (squares)"
+                + (
+                    figure_tag(
+                        dt_fig,
+                        "readouts fitted at the default dt, run at other dt (lines) and devices (squares)",
+                    )
+                    if len({(r["dt_ms"], r["device"]) for r in eval_rows}) > 1
+                    else "<p>Only the dt the readouts were fitted at: add other dt and devices with "
+                    "<code>--eval-dt 0.05ms,0.25ms,0.5ms --eval-devices cpp_standalone</code>.</p>"
                 ),
             ),
             (
                 "Rhythm during the stimulus",
                 table(rhythm_rows, rhythm_header)
                 + figure_tag(psd, "spectra of the population rates, with the stimulus and without input"),
+            ),
+            (
+                "Wall time",
+                table(*runs(cost, ["run", "phase", "wall time (s)"]))
+                if cost
+                else "<p>not recorded in this run folder</p>",
             ),
             (
                 "Input block and settings",

@@ -33,7 +33,7 @@ PARAMETERS = {
         "exported state(s) the linear readouts use: counts, trace or model variables "
         "(v, g_e, g_i, ...), comma-separated",
     ),
-    "readout": Param("ridge,logistic", "readouts: ridge, logistic, leaky, spiking (comma-separated)"),
+    "readout": Param("ridge,logistic,leaky", "readouts: ridge, logistic, leaky, spiking (comma-separated)"),
     "constraint": Param(
         "dale",
         "readout weights: dale (from E ≥ 0, from I ≤ 0) or free",
@@ -58,6 +58,13 @@ PARAMETERS = {
     "epochs": Param(10, "epochs of the leaky and spiking readouts", kind="int"),
     "lr": Param("", "Adam learning rate of the leaky and spiking readouts (empty: 1e-2)"),
     "batch_size": Param(64, "trials per step of the leaky and spiking readouts", kind="int"),
+    "leaky_pool": Param(
+        "last",
+        "score of a leaky readout: its membrane at the end of the trial, its mean over the trial, "
+        "or its maximum over time (which can stall training)",
+        kind="choice",
+        choices=("last", "mean", "max"),
+    ),
     "chunk": Param(60, "trials simulated side by side in one Brian2 network", kind="int"),
     "n_train": Param(0, "training trials (0: the whole split)", kind="int"),
     "n_test": Param(0, "test trials (0: the whole split)", kind="int"),
@@ -139,6 +146,7 @@ def config_of(params):
         epochs=params["epochs"],
         lr=lr,
         batch_size=params["batch_size"],
+        leaky_pool=params["leaky_pool"],
         chunk=params["chunk"],
         n_train=params["n_train"],
         n_test=params["n_test"],
@@ -165,6 +173,7 @@ def run(params, out, log=print):
     from pinglab_bio.runs.folder import write_json
     from pinglab_bio.train.reservoir import run_reservoir, save_readouts
     from pinglab_bio.train.reservoir_state import write_state
+    from pinglab_bio.workflow.analysis import write_protocol_report
 
     config = config_of(params)
     data = load_dataset(params["dataset"], data_dir=params["data_dir"] or None, seed=params["seed"])
@@ -173,6 +182,7 @@ def run(params, out, log=print):
     save_readouts(out, result["readouts"])
     write_json(out / "results.json", {**result["results"], "dataset": params["dataset"]})
     write_json(out / "metrics.json", result["metrics"])
+    write_protocol_report("reservoir", out)  # the report `pinglab-bio analyze` writes, in the folder
     lines = ["readout    fitted   Brian2   identical"]
     for row in result["results"]["readouts"]:
         lines.append(

@@ -17,7 +17,7 @@ from pinglab_bio.errors import ModelError, SettingsError  # noqa: E402
 from pinglab_bio.model.spec import load_model  # noqa: E402
 from pinglab_bio.paths import find_model  # noqa: E402
 from pinglab_bio.train.reservoir import ReservoirConfig, input_block, load_reservoir_setup, run_reservoir  # noqa: E402
-from pinglab_bio.train.reservoir_state import read_state, simulate, write_state  # noqa: E402
+from pinglab_bio.train.reservoir_state import load_state, read_state, simulate, write_state  # noqa: E402
 
 TINY = (("n_exc", 16), ("n_inh", 4), ("exc_to_inh.weight", "60 nS"), ("inh_to_exc.weight", "50 nS"))
 
@@ -107,7 +107,16 @@ def test_export_by_name_behavior(tmp_path):
     assert st.unit("g_i") == "S" and "inh" not in st.samples["g_drive"]  # I cells have no g_drive
     v = st.samples["v"]["exc"]
     assert np.all((v >= -0.081) & (v <= -0.049))  # SI volts between E_gaba (-80 mV) and threshold (-50 mV)
+    expected = np.zeros_like(counts)
+    np.add.at(
+        expected, (st.spikes["exc"][0], st.spikes["exc"][1] // config.window_steps, st.spikes["exc"][2]), 1
+    )
+    np.testing.assert_array_equal(counts, expected)
     write_state(tmp_path, {"test": st}, tau_trace_s=0.02)
+    back = load_state(tmp_path, "test")  # what a refit reads: the same state, bit for bit
+    assert back.sizes == st.sizes and back.n_trials == 5 and back.unit("v") == "V"
+    np.testing.assert_array_equal(back.counts("exc"), counts)
+    np.testing.assert_array_equal(back.samples["g_i"]["inh"], st.samples["g_i"]["inh"])
     block = read_state(tmp_path, "test")
     assert len(block.segments) == 5
     seg = block.segments[2]
@@ -202,6 +211,7 @@ def test_reservoir_protocol_and_analysis_behavior(tmp_path):
     assert [r["readout"] for r in results["readouts"]] == ["ridge"]
     assert {r["dt_ms"] for r in results["evaluation"]} == {0.1, 0.2}
     assert (out / "state.h5").is_file() and (out / "readouts.safetensors").is_file()
+    assert "Readouts" in (out / "report.html").read_text()  # the run folder's own report
     assert len(read_state(out, "train").segments) == 24
     from pinglab_bio.paths import find_analysis, import_script
 
@@ -231,6 +241,7 @@ def test_reservoir_protocol_and_analysis_behavior(tmp_path):
         ),
         (["--state", "w_adapt"], r"w_adapt is not an exported state"),
         (["--input-targets", "hidden"], r"targets population 'hidden', which the model does not have"),
+        (["--leaky-pool", "median"], r"--leaky-pool must be one of last, mean, max, got .median."),
     ],
 )
 def test_reservoir_protocol_errors(tmp_path, capsys, flags, message):
@@ -279,3 +290,111 @@ def test_leaky_readout_learns_behavior():
     assert acc >= 0.8, (acc, readout.history)
     assert readout.history[-1] < 0.8 * readout.history[0]  # the loss falls, not just wobbles
     assert np.all(readout.weights["exc"] >= 0) and np.all(readout.weights["inh"] <= 0)
+
+
+def test_leaky_loss_reaches_outputs_below_rest_behavior():
+    """An output whose membrane never rises above rest still gets a gradient from the default
+    leaky loss (the membrane at the end of the trial) and from its mean; pooled by the maximum
+    over time it gets none (its maximum is the resting value before the first input spike),
+    which is how a leaky readout trained that way stalled."""
+    from pinglab_bio.train.readouts import _readout_net, leaky_loss
+
+    n_exc, n_inh, steps = 12, 6, 200
+    sign = np.r_[np.ones(n_exc), -np.ones(n_inh)]
+    net = _readout_net("leaky", n_exc + n_inh, 3, 0.1, 0.005, sign=sign, dtype=torch.float64)
+    with torch.no_grad():
+        net.weights["hidden_to_out"][:n_exc] = 0.0  # only inhibition reaches the outputs
+    x = torch.zeros(4, steps, n_exc + n_inh, dtype=torch.float64)
+    rng = np.random.default_rng(0)
+    x[:, 20:] = torch.as_tensor(rng.random((4, steps - 20, n_exc + n_inh)) < 0.05, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 0])
+    out_v, _ = net(x, 1e-4)
+    v = out_v.detach()
+    assert float(v.max()) <= 0.0 and float(v.min()) < 0.0  # every output at or below rest
+    loss = leaky_loss(out_v, y)
+    (grad,) = torch.autograd.grad(loss, net.weights["hidden_to_out"], retain_graph=True)
+    # every I cell fired after step 20, so each of its weights moves the pooled membrane
+    assert torch.all(grad[n_exc:].abs() > 0), grad
+    (grad_mean,) = torch.autograd.grad(
+        leaky_loss(out_v, y, "mean"), net.weights["hidden_to_out"], retain_graph=True
+    )
+    assert torch.all(grad_mean[n_exc:].abs() > 0)
+    (grad_max,) = torch.autograd.grad(leaky_loss(out_v, y, "max"), net.weights["hidden_to_out"])
+    assert torch.count_nonzero(grad_max) == 0
+
+
+def test_dale_solvers_match_reference_behavior():
+    """The joint Dale ridge solver minimises scikit-learn's Ridge(positive=True) objective, and a
+    warm-started Dale logistic fit reaches the optimum a cold one does."""
+    from sklearn.linear_model import Ridge
+
+    from pinglab_bio.train.readouts import _logistic_dale, _multinomial, _Products, _ridge_dale
+
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(120, 40))
+    y = rng.integers(0, 3, 120)
+    z[np.arange(120), y] += 2.0  # features 0-2 carry the class
+    target = np.eye(3)[y]
+    prod = _Products(z)
+
+    def ridge_objective(w, b, alpha):
+        r = z @ w + b - target
+        return 0.5 * np.sum(r * r) + 0.5 * alpha * np.sum(w * w)
+
+    for alpha in (1.0, 30.0):
+        w, b, _ = _ridge_dale(prod, target, alpha)
+        ref = Ridge(alpha=alpha, positive=True).fit(z, target)
+        assert np.all(w >= 0)
+        # a strictly convex objective: both minimisers stop within L-BFGS-B's relative
+        # tolerance (1e-4) of the same minimum, so 1e-3 leaves room for rounding only
+        f, f_ref = ridge_objective(w, b, alpha), ridge_objective(ref.coef_.T, ref.intercept_, alpha)
+        assert abs(f - f_ref) <= 1e-3 * f_ref, (alpha, f, f_ref)
+        assert np.array_equal(np.argmax(z @ w + b, 1), np.argmax(ref.predict(z), 1))
+    cold_w, cold_b, cold_n = _logistic_dale(prod, y, 3, 1.0)
+    warm_w, warm_b, warm_n = _logistic_dale(prod, y, 3, 1.0, start=_logistic_dale(prod, y, 3, 0.1)[:2])
+    assert np.all(cold_w >= 0) and np.all(warm_w >= 0)
+    onehot, l2 = np.eye(3)[y], 1.0 / 120
+
+    def loss(w, b):
+        return _multinomial(np.r_[w.ravel(), b], prod, onehot, l2, 40, 3)[0]
+
+    # L-BFGS-B's default tolerance (factr 1e7, ~2e-9 relative): 1e-6 is far above it
+    assert abs(loss(warm_w, warm_b) - loss(cold_w, cold_b)) <= 1e-6 * loss(cold_w, cold_b) + 1e-9
+    assert warm_n < cold_n  # the point of the warm start
+
+
+def test_leaky_membrane_same_in_brian2_behavior():
+    """The leaky readout's membrane in Brian2 is the torch one, step for step, so every pooling
+    (mean, last, max) scores the same in both engines."""
+    from pinglab_bio.train.loop import encode_split
+    from pinglab_bio.train.readouts import _dense, _readout_net, leaky_scores, readout_network
+
+    config = _config(readouts=("leaky",), leaky_pool="mean", epochs=1)
+    data = _data(n_train=12, n_test=6)
+    result = run_reservoir(config, data, log=lambda *a: None)
+    readout, network, st_test = result["readouts"]["leaky"], result["network"], result["states"]["test"]
+    assert readout.pool == "mean"
+    net_r = readout_network(
+        {"leaky": readout},
+        sizes=network.sizes,
+        n_classes=10,
+        dt_s=config.dt_s,
+        window_s=config.window_ms * 1e-3,
+    )
+    inputs = encode_split(config, data.x_test[:6], (config.seed, 12))
+    st = simulate(network, inputs, config.dt_s, window_steps=config.window_steps, readout=net_r, chunk=8)
+    order = list(network.sizes)
+    w = np.concatenate([readout.weights[p] for p in order])
+    net = _readout_net(
+        "leaky", w.shape[0], 10, readout.tau_mem_s, readout.tau_syn_s, weights=w, dtype=torch.float64
+    )
+    with torch.no_grad():
+        out_v, _ = net(_dense(st_test, np.arange(6), order, torch.float64), config.dt_s)
+    brian2_v = st.readout_traces["leaky"]
+    assert brian2_v.shape == tuple(out_v.shape) and np.abs(brian2_v).max() > 0
+    # float64 and exact integration in both: only the order of summation differs (~1e-15 relative)
+    np.testing.assert_allclose(brian2_v, out_v.numpy(), rtol=1e-9, atol=1e-12 * np.abs(brian2_v).max())
+    for pool in ("mean", "last", "max"):
+        np.testing.assert_array_equal(
+            np.argmax(leaky_scores(brian2_v, pool), 1), np.argmax(leaky_scores(out_v.numpy(), pool), 1)
+        )

@@ -1,13 +1,16 @@
 """Make the report screenshots in this folder: one small run of each report kind, rendered in
 headless Chromium.
 
-    .venv/bin/python docs/screenshots/make.py            # all kinds (about 2 minutes on 2 cores)
+    .venv/bin/python docs/screenshots/make.py            # all kinds (reservoir alone: about 1.5 minutes)
     .venv/bin/python docs/screenshots/make.py ping_gamma # one kind
 
 Kinds: ``ping_gamma`` (the run folder's own report and the ``analyze`` report), ``tau_gaba_sweep``
-(the sweep's own report and the ``analyze`` report), ``dt_stability`` (a tiny grid), and
-``train_ei_readout`` (where torch is installed). Runs are short (0.5 s of network time), so the
-numbers differ from the README's 1 s runs; the layout is what the screenshots show.
+(the sweep's own report and the ``analyze`` report), ``dt_stability`` (a tiny grid),
+``train_ei_readout`` (where torch is installed) and ``reservoir`` (its ``analyze`` report, the
+same page as the run folder's own; 120 / 60 digits through the
+800 / 200 network, all four readouts, one other dt; where torch and scikit-learn are installed).
+Runs are short (0.5 s of network time), so the numbers differ from the README's 1 s runs; the
+layout is what the screenshots show.
 
 Each report.html is rendered at 1400 × 2000 pixels (the top of the page) and saved as a
 palette PNG, a few hundred KB at most. Needs ``chromium`` (Debian) on the PATH.
@@ -93,8 +96,25 @@ def _train_ei_readout(work: Path) -> list[tuple[Path, str]]:
     return [(work / "train_ei_readout_analyze.html", "train_ei_readout_analyze")]
 
 
+def _reservoir(work: Path) -> list[tuple[Path, str]]:
+    try:
+        import sklearn  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError:
+        print("torch or scikit-learn is not installed: no reservoir screenshot (pip install -e '.[train]')")
+        return []
+    run = work / "reservoir"
+    # the whole 800 E / 200 I network on a few digits: every readout, one other dt
+    _cli("run", "reservoir", "--n-train", "120", "--n-test", "60", "--readout",
+         "ridge,logistic,leaky,spiking", "--epochs", "6", "--batch-size", "16", "--eval-dt", "0.25ms",
+         "--spontaneous-trials", "5", "--out", run, "--quiet")
+    _cli("analyze", run, "--report", work / "reservoir_analyze.html")
+    # the run folder's own report.html is this same page, so one screenshot shows both
+    return [(work / "reservoir_analyze.html", "reservoir_analyze")]
+
+
 KINDS = {"ping_gamma": _ping_gamma, "tau_gaba_sweep": _tau_gaba_sweep, "dt_stability": _dt_stability,
-         "train_ei_readout": _train_ei_readout}
+         "train_ei_readout": _train_ei_readout, "reservoir": _reservoir}
 
 
 def make(kinds=None) -> list[Path]:

@@ -3,13 +3,17 @@
 Four kinds (:data:`READOUTS`), each sign-constrained (Dale: weights from E ≥ 0, from I ≤ 0) or
 free:
 
-* ``ridge``: ridge regression on one-hot targets (scikit-learn; with Dale, ``positive=True`` on
-  features whose I columns are negated), the closed-form reference;
-* ``logistic``: multinomial logistic regression (scikit-learn; with Dale, the same loss
-  minimised by L-BFGS-B under bounds);
+* ``ridge``: ridge regression on one-hot targets, the closed-form reference (free: scikit-learn;
+  with Dale, the objective of scikit-learn's ``Ridge(positive=True)`` on features whose I
+  columns are negated, all classes in one L-BFGS-B under bounds);
+* ``logistic``: multinomial logistic regression (free: scikit-learn; with Dale, the same loss
+  minimised by L-BFGS-B under bounds). Both Dale solvers walk the regularisation grid from the
+  strongest value, each fit warm-started from the one before;
 * ``leaky``: leaky-integrator outputs (``READOUT_EQUATIONS``) driven by the hidden spikes,
   trained with surrogate gradients through the derived step
   (:class:`~pinglab_bio.train.networks.EIClassifier`, :func:`~pinglab_bio.train.loop.train_loop`);
+  the score of an output is its membrane pooled over the trial (:data:`POOLS`, by default its
+  value at the end);
 * ``spiking``: a population of LIF outputs driven by the hidden spikes, trained the same way;
   the class is the output that fires most (ties: the earliest first spike).
 
@@ -46,6 +50,10 @@ __all__ = [
     "readout_network",
     "linear_scores",
     "spiking_prediction",
+    "leaky_scores",
+    "leaky_prediction",
+    "leaky_loss",
+    "POOLS",
     "SPIKING_EQUATIONS",
     "logistic_baseline",
     "torch_predictions",
@@ -97,6 +105,8 @@ class LinearReadout:
     dale: bool
     units: dict = field(default_factory=dict)
     hyper: dict = field(default_factory=dict)
+    #: objective evaluations the solvers spent (regularisation search and final fit)
+    evaluations: int = 0
 
     def scores(self, state: ReservoirState, *, tau_trace_s=None) -> np.ndarray:
         """Scores ``[trials, classes]`` on another set of trials (float64)."""
@@ -111,56 +121,126 @@ def linear_scores(readout: LinearReadout, blocks) -> np.ndarray:
     return total
 
 
-def _multinomial(theta, z, y_onehot, l2, d, k):
+class _Products:
+    """``z @ w`` and ``zᵀ @ r`` of one design matrix, the products every solver step needs.
+
+    The products run in float32 (half the memory traffic of float64, which sets the cost of a
+    step on 10,000 features) and return float64; the optimiser's own arithmetic stays float64.
+    """
+
+    def __init__(self, z):
+        self.z32 = np.ascontiguousarray(z, dtype=np.float32)
+        self.mean = np.asarray(z, dtype=float).mean(axis=0)
+
+    def times(self, w):
+        return (self.z32 @ w.astype(np.float32)).astype(float)
+
+    def transposed_times(self, r):
+        return (r.astype(np.float32).T @ self.z32).T.astype(float)
+
+
+def _bounds(d: int, k: int, *, with_bias: bool):
+    from scipy.optimize import Bounds
+
+    n_free = k if with_bias else 0
+    low = np.concatenate([np.zeros(d * k), np.full(n_free, -np.inf)])
+    return Bounds(low, np.full(d * k + n_free, np.inf))
+
+
+def _ridge_dale(prod: _Products, target, alpha, start=None):
+    """Ridge regression of every target column at once with weights ≥ 0 and a free intercept.
+
+    Minimises ``½‖(z − z̄) W − (Y − Ȳ)‖² + ½ alpha ‖W‖²`` over ``W ≥ 0`` (the objective of
+    scikit-learn's ``Ridge(positive=True)``) by one L-BFGS-B over all columns, from ``start``
+    (a neighbouring alpha's solution) or zero; the intercept is ``Ȳ − z̄ W``.
+    """
+    from scipy.optimize import minimize
+
+    d, k = prod.z32.shape[1], target.shape[1]
+    y_mean = target.mean(axis=0)
+    yc = target - y_mean
+
+    def objective(theta):
+        w = theta.reshape(d, k)
+        r = prod.times(w) - prod.mean @ w - yc  # centred residual: its columns sum to zero
+        g = prod.transposed_times(r) - np.outer(prod.mean, r.sum(axis=0)) + alpha * w
+        return 0.5 * float(np.sum(r * r)) + 0.5 * alpha * float(np.sum(w * w)), g.ravel()
+
+    theta0 = np.zeros(d * k) if start is None else np.asarray(start[0], dtype=float).ravel()
+    res = minimize(
+        objective,
+        theta0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=_bounds(d, k, with_bias=False),
+        tol=1e-4,
+    )
+    w = res.x.reshape(d, k)
+    return w, y_mean - prod.mean @ w, int(res.nfev)
+
+
+def _multinomial(theta, prod: _Products, y_onehot, l2, d, k):
     w, b = theta[: d * k].reshape(d, k), theta[d * k :]
-    logits = z @ w + b
+    logits = prod.times(w) + b
     logits -= logits.max(axis=1, keepdims=True)
-    p = np.exp(logits)
-    p /= p.sum(axis=1, keepdims=True)
-    n = len(z)
-    loss = -np.sum(y_onehot * np.log(p + 1e-300)) / n + 0.5 * l2 * np.sum(w * w)
-    g = (p - y_onehot) / n
-    return loss, np.concatenate([(z.T @ g + l2 * w).ravel(), g.sum(axis=0)])
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    n = len(y_onehot)
+    loss = -float(np.sum(y_onehot * log_p)) / n + 0.5 * l2 * float(np.sum(w * w))
+    g = (np.exp(log_p) - y_onehot) / n
+    return loss, np.concatenate([(prod.transposed_times(g) + l2 * w).ravel(), g.sum(axis=0)])
 
 
-def _fit_standardised(kind, z, y, n_classes, dale, hyper):
-    """Weights ``[d, k]`` and bias ``[k]`` on standardised (and, with Dale, sign-flipped) features."""
+def _logistic_dale(prod: _Products, y, n_classes, c, start=None):
+    """Multinomial logistic regression with weights ≥ 0 (L-BFGS-B under bounds), L2 ``1/(C n)``,
+    from ``start`` (a neighbouring C's solution) or zero."""
+    from scipy.optimize import minimize
+
+    d = prod.z32.shape[1]
+    onehot = np.eye(n_classes)[y]
+    if start is None:
+        theta0 = np.zeros(d * n_classes + n_classes)
+    else:
+        theta0 = np.concatenate([np.asarray(start[0], dtype=float).ravel(), start[1]])
+    res = minimize(
+        _multinomial,
+        theta0,
+        args=(prod, onehot, 1.0 / (c * len(y)), d, n_classes),
+        jac=True,
+        method="L-BFGS-B",
+        bounds=_bounds(d, n_classes, with_bias=True),
+        options={"maxiter": 500},
+    )
+    return res.x[: d * n_classes].reshape(d, n_classes), res.x[d * n_classes :], int(res.nfev)
+
+
+def _fit_standardised(kind, z, y, n_classes, dale, hyper, *, prod=None, start=None):
+    """Weights ``[d, k]``, bias ``[k]`` and solver evaluations on standardised (and, with Dale,
+    sign-flipped) features; ``prod`` reuses the products of ``z``, ``start`` warm-starts a
+    Dale solver from ``(w, b)``."""
+    if dale:
+        prod = prod if prod is not None else _Products(z)
+        if kind == "ridge":
+            return _ridge_dale(prod, np.eye(n_classes)[y], hyper, start)
+        return _logistic_dale(prod, y, n_classes, hyper, start)
     if kind == "ridge":
         from sklearn.linear_model import Ridge
 
         target = np.eye(n_classes)[y]
-        model = Ridge(alpha=hyper, positive=dale, fit_intercept=True).fit(z, target)
-        return model.coef_.T.copy(), np.asarray(model.intercept_, dtype=float).copy()
-    if not dale:
-        from sklearn.linear_model import LogisticRegression
+        model = Ridge(alpha=hyper, fit_intercept=True).fit(z, target)
+        return model.coef_.T.copy(), np.asarray(model.intercept_, dtype=float).copy(), 0
+    from sklearn.linear_model import LogisticRegression
 
-        model = LogisticRegression(C=hyper, max_iter=500, tol=1e-6).fit(z, y)
-        coef = np.zeros((z.shape[1], n_classes))
-        intercept = np.full(n_classes, -np.inf)
-        present = np.asarray(model.classes_, dtype=int)
-        if len(present) == 2:  # scikit-learn keeps one column for two classes
-            coef[:, present[1]], intercept[present] = model.coef_[0], (0.0, model.intercept_[0])
-        else:
-            coef[:, present], intercept[present] = model.coef_.T, model.intercept_
-        # a class missing from the training labels is never predicted
-        intercept[~np.isfinite(intercept)] = intercept[np.isfinite(intercept)].min() - 1e3
-        return coef, intercept
-    from scipy.optimize import minimize
-
-    d = z.shape[1]
-    onehot = np.eye(n_classes)[y]
-    theta0 = np.zeros(d * n_classes + n_classes)
-    bounds = [(0.0, None)] * (d * n_classes) + [(None, None)] * n_classes
-    res = minimize(
-        _multinomial,
-        theta0,
-        args=(z, onehot, 1.0 / (hyper * len(z)), d, n_classes),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=bounds,
-        options={"maxiter": 500},
-    )
-    return res.x[: d * n_classes].reshape(d, n_classes), res.x[d * n_classes :]
+    model = LogisticRegression(C=hyper, max_iter=500, tol=1e-6).fit(z, y)
+    coef = np.zeros((z.shape[1], n_classes))
+    intercept = np.full(n_classes, -np.inf)
+    present = np.asarray(model.classes_, dtype=int)
+    if len(present) == 2:  # scikit-learn keeps one column for two classes
+        coef[:, present[1]], intercept[present] = model.coef_[0], (0.0, model.intercept_[0])
+    else:
+        coef[:, present], intercept[present] = model.coef_.T, model.intercept_
+    # a class missing from the training labels is never predicted
+    intercept[~np.isfinite(intercept)] = intercept[np.isfinite(intercept)].min() - 1e3
+    return coef, intercept, int(np.max(model.n_iter_))
 
 
 _GRIDS = {"ridge": (1e2, 1e3, 1e4, 1e5), "logistic": (1e-3, 1e-2, 1e-1, 1.0)}
@@ -198,22 +278,34 @@ def fit_linear(
         else np.ones(x.shape[1])
     )
     z = (x - mu) / sd * sign
+    evaluations = 0
     if hyper is None:
         order = np.random.default_rng([seed, 5]).permutation(len(labels))
         n_val = max(1, len(labels) // 5)
         val, fit = order[:n_val], order[n_val:]
-        best = None
-        for value in _GRIDS[kind]:
-            w, b = _fit_standardised(kind, z[fit], labels[fit], n_classes, dale, value)
-            acc = float(np.mean(np.argmax(z[val] @ w + b, axis=1) == labels[val]))
+        prod = _Products(z[fit]) if dale else None
+        # strongest regularisation first, each fit warm-started from the one before
+        path = sorted(_GRIDS[kind], reverse=kind == "ridge")
+        held_out, solutions, start = {}, {}, None
+        for value in path:
+            w, b, n_eval = _fit_standardised(
+                kind, z[fit], labels[fit], n_classes, dale, value, prod=prod, start=start
+            )
+            evaluations += n_eval
+            start = solutions[value] = (w, b)
+            held_out[value] = float(np.mean(np.argmax(z[val] @ w + b, axis=1) == labels[val]))
             if log:
                 log(
-                    f"    {kind} {'alpha' if kind == 'ridge' else 'C'}={value:g}: held-out accuracy {acc:.3f}"
+                    f"    {kind} {'alpha' if kind == 'ridge' else 'C'}={value:g}: held-out accuracy "
+                    f"{held_out[value]:.3f} ({n_eval} solver evaluations)"
                 )
-            if best is None or acc > best[0]:
-                best = (acc, value)
-        hyper = best[1]
-    w, b = _fit_standardised(kind, z, labels, n_classes, dale, hyper)
+        del prod
+        hyper = max(_GRIDS[kind], key=lambda v: held_out[v])  # ties: the first in the grid
+        start = solutions[hyper]
+    else:
+        start = None
+    w, b, n_eval = _fit_standardised(kind, z, labels, n_classes, dale, hyper, start=start)
+    evaluations += n_eval
     w = w * sign[:, None]  # back to the unflipped features: E rows ≥ 0, I rows ≤ 0
     w_raw = w / sd[:, None]
     b_raw = b - (mu / sd) @ w
@@ -230,6 +322,7 @@ def fit_linear(
         dale,
         units={name: state.unit(name) for name in names},
         hyper={"alpha" if kind == "ridge" else "C": hyper},
+        evaluations=evaluations,
     )
 
 
@@ -261,7 +354,10 @@ def logistic_baseline(x_train, y_train, x_test, y_test) -> float:
 
 @dataclass
 class TrainedReadout:
-    """A leaky or spiking readout trained in torch: ``weights[pop]`` ``[n, classes]`` (dimensionless)."""
+    """A leaky or spiking readout trained in torch: ``weights[pop]`` ``[n, classes]`` (dimensionless).
+
+    ``pool``: how a leaky readout's membrane over the trial becomes its score (:data:`POOLS`).
+    """
 
     kind: str
     weights: dict
@@ -269,6 +365,41 @@ class TrainedReadout:
     tau_mem_s: float
     tau_syn_s: float
     history: list = field(default_factory=list)
+    pool: str = "last"
+
+
+#: how a leaky readout turns its membrane ``[trials, steps, classes]`` into scores: ``last``, the
+#: membrane at the end of the trial (the default), ``mean`` over the trial's steps, or ``max`` over
+#: time (the classifier's loss, REFERENCES §3). ``last`` and ``mean`` give every weight that saw a
+#: spike a gradient; an output whose membrane stays at or below rest has its maximum at t = 0,
+#: where no gradient reaches its weights, so with ``max`` it can stall (docs/readme/reservoir.md)
+POOLS = ("last", "mean", "max")
+
+
+def leaky_scores(trace, pool: str = "last"):
+    """Scores ``[trials, classes]`` of a leaky readout's membrane ``trace`` ``[trials, steps,
+    classes]`` (a torch tensor or an array, returned as the same kind)."""
+    if pool not in POOLS:
+        raise SettingsError(f"unknown leaky pooling {pool!r}. Fix: use one of {', '.join(POOLS)}")
+    if pool == "last":
+        return trace[:, -1]
+    if isinstance(trace, np.ndarray):
+        return trace.mean(axis=1) if pool == "mean" else trace.max(axis=1)
+    return trace.mean(dim=1) if pool == "mean" else trace.max(dim=1).values
+
+
+def leaky_loss(out_v, labels, pool: str = "last"):
+    """NLL of the softmax of a leaky readout's pooled membrane (torch, differentiable)."""
+    import torch
+
+    return torch.nn.functional.cross_entropy(leaky_scores(out_v, pool), labels)
+
+
+def leaky_prediction(trace, pool: str = "last") -> np.ndarray:
+    """Class of each trial from a leaky readout's membrane ``[trials, steps, classes]``."""
+    scores = leaky_scores(trace, pool)
+    scores = scores.detach().cpu().numpy() if not isinstance(scores, np.ndarray) else scores
+    return np.argmax(scores, axis=1)
 
 
 def _readout_population(kind: str, name: str, n_classes: int, tau_mem_s: float, tau_syn_s: float):
@@ -280,6 +411,25 @@ def _readout_population(kind: str, name: str, n_classes: int, tau_mem_s: float, 
     if kind == "leaky":
         return PopulationModel(name, n_classes, READOUT_EQUATIONS, "", "", 0 * brian2.ms, "exact", ns)
     return PopulationModel(name, n_classes, SPIKING_EQUATIONS, "v > 1", "v = 0", 2 * brian2.ms, "exact", ns)
+
+
+def _readout_net(
+    kind, n_hidden, n_classes, tau_mem_s, tau_syn_s, *, sign=None, weights=None, seed=0, dtype=None
+):
+    """The derived torch step of a readout fed by ``n_hidden`` spike trains: trainable weights
+    ``sign * |N(0, 1)|`` (``sign`` [n_hidden]), or fixed ``weights`` [n_hidden, classes]."""
+    from ..model.network import NetworkModel
+    from .networks import EIClassifier
+
+    pop = _readout_population(kind, "out", n_classes, tau_mem_s, tau_syn_s)
+    model = NetworkModel(
+        {"out": pop},
+        {"hidden_to_out": PathwayModel("hidden_to_out", "input", "out", "I_post += w", 0 * _ms(), None)},
+        n_hidden,
+    )
+    if weights is not None:
+        return EIClassifier(model, {}, {}, dtype=dtype, fixed_weights={"hidden_to_out": weights})
+    return EIClassifier(model, {"hidden_to_out": sign}, {"hidden_to_out": 1.0}, seed=seed, dtype=dtype)
 
 
 def spiking_prediction(spikes: np.ndarray) -> np.ndarray:
@@ -334,14 +484,16 @@ def train_spiking_readout(
     tau_mem_s: float = 100e-3,
     tau_syn_s: float = 5e-3,
     drive: float | None = None,
+    pool: str = "last",
     dtype=None,
     seed: int = 0,
     log=None,
 ) -> TrainedReadout:
     """Train a ``leaky`` or ``spiking`` readout on the hidden spikes of ``state``.
 
-    Leaky: NLL of the softmax of each output's maximum membrane over time. Spiking: NLL of the
-    softmax of the output spike counts. The initial weights are scaled to the hidden rates
+    Leaky: NLL of the softmax of each output's membrane pooled over the trial (``pool``,
+    :data:`POOLS`: its value at the end of the trial by default). Spiking: NLL of the softmax of
+    the output spike counts. The initial weights are scaled to the hidden rates
     (``drive``, :data:`DRIVE`); they are projected back to Dale's signs after every step when
     ``dale``. The default ``tau_mem_s`` is the trial length of the digits runs (100 ms), so the
     outputs integrate the whole stimulus as the count readouts do. Training runs in ``dtype``
@@ -352,23 +504,16 @@ def train_spiking_readout(
     """
     import torch
 
-    from ..model.network import NetworkModel
     from .loop import train_loop
-    from .networks import EIClassifier, readout_loss
 
+    leaky_scores(np.zeros((1, 1, 1)), pool)  # an unknown pooling fails before any work
     dtype = torch.float32 if dtype is None else dtype
     labels = np.asarray(labels)
     order = list(state.sizes)
     n_hidden = sum(state.sizes.values())
     # free readouts start from the same signed weights and are not projected
     sign = np.concatenate([np.full(state.sizes[p], float(signs[p])) for p in order])
-    pop = _readout_population(kind, "out", n_classes, tau_mem_s, tau_syn_s)
-    model = NetworkModel(
-        {"out": pop},
-        {"hidden_to_out": PathwayModel("hidden_to_out", "input", "out", "I_post += w", 0 * _ms(), None)},
-        n_hidden,
-    )
-    net = EIClassifier(model, {"hidden_to_out": sign}, {"hidden_to_out": 1.0}, seed=seed, dtype=dtype)
+    net = _readout_net(kind, n_hidden, n_classes, tau_mem_s, tau_syn_s, sign=sign, seed=seed, dtype=dtype)
     drive = DRIVE[kind] if drive is None else float(drive)
     with torch.no_grad():  # scale each population's |w| to its drive (the hidden rates set the scale)
         w0, offset = net.weights["hidden_to_out"], 0
@@ -393,7 +538,7 @@ def train_spiking_readout(
     def loss_fn(output, y):
         out_v, spikes = output
         if kind == "leaky":
-            return readout_loss(out_v, y)
+            return leaky_loss(out_v, y, pool)
         return torch.nn.functional.cross_entropy(spikes["out"].sum(dim=1), y)
 
     history = []
@@ -418,34 +563,35 @@ def train_spiking_readout(
     for p in order:
         weights[p] = w[offset : offset + state.sizes[p]]
         offset += state.sizes[p]
-    return TrainedReadout(kind, weights, dale, tau_mem_s, tau_syn_s, history)
+    return TrainedReadout(kind, weights, dale, tau_mem_s, tau_syn_s, history, pool)
 
 
 def torch_predictions(readout: TrainedReadout, state: ReservoirState, *, batch_size: int = 32) -> np.ndarray:
     """Predictions of a trained readout on ``state``'s hidden spikes, in torch (the fitted ones)."""
     import torch
 
-    from ..model.network import NetworkModel
-    from .networks import EIClassifier, predict
-
     order = list(state.sizes)
     n_hidden = sum(state.sizes.values())
     n_classes = next(iter(readout.weights.values())).shape[1]
-    pop = _readout_population(readout.kind, "out", n_classes, readout.tau_mem_s, readout.tau_syn_s)
-    model = NetworkModel(
-        {"out": pop},
-        {"hidden_to_out": PathwayModel("hidden_to_out", "input", "out", "I_post += w", 0 * _ms(), None)},
-        n_hidden,
-    )
     w = np.concatenate([readout.weights[p] for p in order])
-    net = EIClassifier(model, {}, {}, dtype=torch.float64, fixed_weights={"hidden_to_out": w})
+    net = _readout_net(
+        readout.kind,
+        n_hidden,
+        n_classes,
+        readout.tau_mem_s,
+        readout.tau_syn_s,
+        weights=w,
+        dtype=torch.float64,
+    )
     preds = []
     with torch.no_grad():
         for start in range(0, state.n_trials, batch_size):
             idx = np.arange(start, min(state.n_trials, start + batch_size))
             out_v, spikes = net(_dense(state, idx, order, torch.float64), state.dt_s)
             preds.append(
-                predict(out_v) if readout.kind == "leaky" else spiking_prediction(spikes["out"].numpy())
+                leaky_prediction(out_v, readout.pool)
+                if readout.kind == "leaky"
+                else spiking_prediction(spikes["out"].numpy())
             )
     return np.concatenate(preds)
 

@@ -73,6 +73,7 @@ class ReservoirConfig:
     dale: bool = True
     epochs: int = 10
     lr: float | None = None  # None: the readouts' own default (readouts.LEARNING_RATE)
+    leaky_pool: str = "last"  # how a leaky readout's membrane becomes its score (readouts.POOLS)
     batch_size: int = 64
     chunk: int = 60
     n_train: int = 0
@@ -150,6 +151,13 @@ def _check(config: ReservoirConfig):
                 f"--eval-dt {dt:g} ms does not divide the window {config.window_ms:g} ms. Fix: "
                 "pick dt values such as 0.05ms,0.1ms,0.2ms,0.25ms,0.5ms"
             )
+    from .readouts import POOLS
+
+    if config.leaky_pool not in POOLS:
+        raise SettingsError(
+            f"--leaky-pool must be one of {', '.join(POOLS)}, got {config.leaky_pool!r}. "
+            "Fix: --leaky-pool last"
+        )
     if config.epochs < 1 or config.chunk < 1 or config.batch_size < 1:
         raise SettingsError("--epochs, --chunk and --batch-size must be ≥ 1. Fix: e.g. --epochs 10")
 
@@ -223,8 +231,7 @@ def _predictions(readout, state, tau_s) -> np.ndarray:
 
 
 def _brian2_predictions(readouts: dict, state) -> dict:
-    from .networks import predict
-    from .readouts import spiking_prediction
+    from .readouts import leaky_prediction, spiking_prediction
 
     out = {}
     for name, readout in readouts.items():
@@ -236,7 +243,7 @@ def _brian2_predictions(readouts: dict, state) -> dict:
             dense[trial, step, neuron] = 1
             out[name] = spiking_prediction(dense)
         else:
-            out[name] = predict(state.readout_traces[name])
+            out[name] = leaky_prediction(state.readout_traces[name], readout.pool)
     return out
 
 
@@ -319,10 +326,12 @@ def run_reservoir(config: ReservoirConfig, dataset, *, log=None) -> dict:
                 epochs=config.epochs,
                 lr=config.lr,
                 batch_size=config.batch_size,
+                pool=config.leaky_pool,
                 seed=config.seed,
                 log=log,
             )
         fit_s[kind] = time.perf_counter() - t1
+        log(f"  {kind} readout fitted in {fit_s[kind]:.0f} s")
     fitted_pred = {k: _predictions(r, st_test, tau_s) for k, r in fitted.items()}
     train_acc = {k: float(np.mean(_predictions(r, st_train, tau_s) == y_train)) for k, r in fitted.items()}
 
@@ -354,6 +363,7 @@ def run_reservoir(config: ReservoirConfig, dataset, *, log=None) -> dict:
 
     log("readouts back in Brian2: running the test set again")
     st_back, b2_pred, check_s = evaluate(dt_s, "runtime", s_test)
+    log(f"  readouts ran in Brian2 in {check_s:.0f} s")
     same_hidden = all(
         all(np.array_equal(a, b) for a, b in zip(st_back.spikes[p], st_test.spikes[p], strict=True))
         for p in network.hidden
@@ -380,15 +390,18 @@ def run_reservoir(config: ReservoirConfig, dataset, *, log=None) -> dict:
             f"{100 * rows[-1]['agreement']:.1f} % identical "
             "predictions"
         )
+    t3 = time.perf_counter()
     input_counts_train, input_counts_test = s_train.sum(axis=1), s_test.sum(axis=1)
     baselines = {
         "logistic_pixels": logistic_baseline(x_train, y_train, x_test, y_test),
         "logistic_input_counts": logistic_baseline(input_counts_train, y_train, input_counts_test, y_test),
     }
+    baselines_s = time.perf_counter() - t3
     log(
         f"  baselines: logistic on pixels {baselines['logistic_pixels']:.4f}, on input counts "
-        f"{baselines['logistic_input_counts']:.4f}"
+        f"{baselines['logistic_input_counts']:.4f} ({baselines_s:.0f} s)"
     )
+    t4 = time.perf_counter()
     rhythm_stim = rhythm(st_test, max_trials=config.rhythm_trials)
     rhythm_rows = [
         {"condition": "stimulus", "dt_ms": config.dt_ms, "device": "runtime", **_rhythm_row(rhythm_stim)}
@@ -402,6 +415,7 @@ def run_reservoir(config: ReservoirConfig, dataset, *, log=None) -> dict:
             {"condition": "no input", "dt_ms": config.dt_ms, "device": "runtime", **_rhythm_row(rhythm_quiet)}
         )
         psd["no input"] = rhythm_quiet["psd"]
+    rhythm_s = time.perf_counter() - t4
     eval_rows = [
         {
             "dt_ms": config.dt_ms,
@@ -436,6 +450,18 @@ def run_reservoir(config: ReservoirConfig, dataset, *, log=None) -> dict:
                 }
             )
             log(f"  {k}: accuracy {eval_rows[-1]['accuracy']:.4f} at dt {dt_ms:g} ms ({device})")
+    grid_s = sum(r["wall_s"] for r in eval_rows[len(readout_names) :: len(readout_names)])
+    wall_s = time.perf_counter() - started
+    timing = {
+        "simulate_s": sim_s,
+        **{f"fit_{k}_s": v for k, v in fit_s.items()},
+        "brian2_readouts_s": check_s,
+        "baselines_s": baselines_s,
+        "rhythm_s": rhythm_s,
+        "other_dt_devices_s": grid_s,
+        "total_s": wall_s,
+    }
+    log("wall time: " + ", ".join(f"{k[:-2]} {v:.0f} s" for k, v in timing.items()))
     best = max(rows, key=lambda r: r["accuracy_fitted"])
     first = rows[0]
     metrics = {
@@ -452,7 +478,7 @@ def run_reservoir(config: ReservoirConfig, dataset, *, log=None) -> dict:
         "brian2_check_s": check_s,
         "n_train": int(n_train),
         "n_test": int(n_test),
-        "wall_time_s": time.perf_counter() - started,
+        "wall_time_s": wall_s,
         **{f"baseline_{k}": v for k, v in baselines.items()},
     }
     for r in rows:
@@ -479,6 +505,7 @@ def run_reservoir(config: ReservoirConfig, dataset, *, log=None) -> dict:
         "confusion": {k: _confusion(y_test, fitted_pred[k], n_classes) for k in readout_names},
         "confusion_brian2": {k: _confusion(y_test, b2_pred[k], n_classes) for k in readout_names},
         "state_units": {s: st_test.unit(s) for s in states},
+        "timing": timing,
         "metrics": metrics,
     }
     return {

@@ -45,6 +45,7 @@ __all__ = [
     "check_states",
     "write_state",
     "read_state",
+    "load_state",
     "chunk_seed",
     "SAMPLE_ORDER",
 ]
@@ -152,8 +153,9 @@ def state_names(network: ReservoirNetwork) -> list:
 
 def check_states(network: ReservoirNetwork, states) -> list:
     """The requested state names, checked; SettingsError listing the valid ones."""
-    return chosen_names(states, state_names(network), flag="state",
-                        what=f"an exported state of model '{network.spec.name}'")
+    return chosen_names(
+        states, state_names(network), flag="state", what=f"an exported state of model '{network.spec.name}'"
+    )
 
 
 def chunk_seed(seed: int, split: str, start: int) -> int:
@@ -200,9 +202,9 @@ class ReservoirState:
     def counts(self, pop: str) -> np.ndarray:
         """Spikes per window ``[trials, windows, n]`` (float64, a count)."""
         trial, step, neuron = self.spikes[pop]
-        out = np.zeros((self.n_trials, self.n_windows, self.sizes[pop]))
-        np.add.at(out, (trial, step // self.window_steps, neuron), 1.0)
-        return out
+        n, m = self.sizes[pop], self.n_windows
+        flat = (np.asarray(trial) * m + np.asarray(step) // self.window_steps) * n + np.asarray(neuron)
+        return np.bincount(flat, minlength=self.n_trials * m * n).astype(float).reshape(self.n_trials, m, n)
 
     def trace(self, pop: str, tau_s: float) -> np.ndarray:
         """Filtered spike trains at the end of each window ``[trials, windows, n]`` (dimensionless)."""
@@ -515,6 +517,48 @@ def write_state(folder, states: dict, *, tau_trace_s: float | None = None) -> st
     return name
 
 
+def _open_split(folder, split):
+    import h5py
+
+    path = Path(folder) / "state.h5"
+    if not path.is_file():
+        raise PinglabError(
+            f"{folder} has no state.h5. Fix: pass a folder written by `pinglab-bio run reservoir`"
+        )
+    h5 = h5py.File(path, "r")
+    if split not in h5:
+        names = ", ".join(h5)
+        h5.close()
+        raise PinglabError(f"{path} has no split {split!r} (it has {names}). Fix: use one of those")
+    return h5
+
+
+def load_state(folder, split: str = "train") -> ReservoirState:
+    """The exported state of a run folder's ``split`` as a :class:`ReservoirState` (to refit
+    readouts without simulating again)."""
+    with _open_split(folder, split) as h5:
+        grp = h5[split]
+        sizes, spikes = {}, {}
+        for pop, g in grp["spikes"].items():
+            sizes[pop] = int(g.attrs["n_neurons"])
+            spikes[pop] = tuple(g[k][()].astype(np.int64) for k in ("trial", "step", "neuron"))
+        samples, units = {}, {}
+        for var, g in grp.get("samples", {}).items():
+            samples[var] = {pop: ds[()] for pop, ds in g.items()}
+            units[f"samples.{var}"] = str(next(iter(g.values())).attrs["unit"])
+        return ReservoirState(
+            sizes=sizes,
+            dt_s=float(grp.attrs["dt_s"]),
+            steps=int(grp.attrs["steps"]),
+            window_steps=int(grp.attrs["window_steps"]),
+            spikes=spikes,
+            samples=samples,
+            units=units,
+            labels=grp["labels"][()].astype(np.int64) if "labels" in grp else None,
+            meta={"n_trials": int(grp.attrs["n_trials"]), "split": split},
+        )
+
+
 def read_state(folder, split: str = "test", *, trials=None):
     """The exported state of a run folder's ``split`` as a neo Block: a Segment per trial.
 
@@ -523,20 +567,10 @@ def read_state(folder, split: str = "test", *, trials=None):
     sampled variable and population (its unit, ``t_start`` = the first window's end,
     ``sampling_period`` = the window), annotated with the trial's ``label``.
     """
-    import h5py
     import neo
     import quantities as pq
 
-    path = Path(folder) / "state.h5"
-    if not path.is_file():
-        raise PinglabError(
-            f"{folder} has no state.h5. Fix: pass a folder written by `pinglab-bio run reservoir`"
-        )
-    with h5py.File(path, "r") as h5:
-        if split not in h5:
-            raise PinglabError(
-                f"{path} has no split {split!r} (it has {', '.join(h5)}). Fix: use one of those"
-            )
+    with _open_split(folder, split) as h5:
         grp = h5[split]
         dt, steps, window = float(grp.attrs["dt_s"]), int(grp.attrs["steps"]), int(grp.attrs["window_steps"])
         n_trials = int(grp.attrs["n_trials"])

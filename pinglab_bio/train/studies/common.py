@@ -132,9 +132,10 @@ class StudyProgress:
     """Progress of a study of many training runs: a start line at once, a line with the epoch time
     and the study's estimate in the first run, and an ETA after each run.
 
-    The start line is logged when the object is made, before any training. ``epoch_done(epoch)`` (from a run's per-epoch hook) logs, after the second epoch of the first
-    run (the first also pays for the initial evaluation), how long an epoch takes and the whole
-    study's estimate; ``run_done()`` returns ``"k/n, ETA …"`` for the run's own line.
+    The start line is logged when the object is made, before any training. ``epoch_done(epoch)``
+    (from a run's per-epoch hook) logs, after the second epoch of the first run (the first also
+    pays for the initial evaluation), how long an epoch takes and the whole study's estimate;
+    ``run_done()`` returns ``"k/n, ETA …"`` for the run's own line.
     """
 
     def __init__(self, log, n_runs: int, epochs: int):
