@@ -398,3 +398,28 @@ def test_leaky_membrane_same_in_brian2_behavior():
         np.testing.assert_array_equal(
             np.argmax(leaky_scores(brian2_v, pool), 1), np.argmax(leaky_scores(out_v.numpy(), pool), 1)
         )
+
+
+def test_python_api_reservoir_example_behavior(tmp_path):
+    """The reservoir snippet of docs/python-api.md, run on a tiny run folder's state.h5."""
+    import re
+
+    from pinglab_bio.paths import repo_root
+
+    config = _config(readouts=("ridge",))
+    result = run_reservoir(config, _data(), log=lambda *a: None)
+    write_state(tmp_path, result["states"], tau_trace_s=0.02)
+    text = (repo_root() / "docs" / "python-api.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text.split("<!-- reservoir-example -->", 1)[1], re.S).group(1)
+    scope = {"run_folder": tmp_path}
+    exec(compile(code, "docs/python-api.md", "exec"), scope)
+    assert len(scope["block"].segments) == 3 and scope["populations"] == ["exc", "inh"]
+    assert scope["counts"].shape == (24, 4, 16)  # 24 trials, 20 ms / 5 ms windows, 16 E cells
+    # the state read back from the file is the simulated one: the same fit gives the same predictions
+    from pinglab_bio.train.readouts import fit_linear
+
+    train, test = result["states"]["train"], result["states"]["test"]
+    direct = fit_linear("logistic", train, train.labels, ["counts"], {"exc": 1.0, "inh": -1.0}, n_classes=10)
+    np.testing.assert_array_equal(scope["readout"].scores(scope["test"]).argmax(axis=1),
+                                  direct.scores(test).argmax(axis=1))
+    assert scope["accuracy"] == np.mean(direct.scores(test).argmax(axis=1) == test.labels)
