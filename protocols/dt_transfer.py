@@ -163,8 +163,9 @@ def run(params, out, log=print):
                         inh = gamma_of(result["spikes"]["inh"], dt)  # I on the E volleys: the same peak
                         row.update({"gamma_peak_inh_hz": inh["gamma_peak_hz"],
                                     "gamma_prominence_inh": inh["gamma_prominence"]})
-                        row.update(ei_locking(result["spikes"]["exc"], result["spikes"]["inh"], dt,
-                                              row["gamma_peak_hz"]))
+                        if kind == "ping":  # coba has no E↔I pathway: no E→I lag to speak of
+                            row.update(ei_locking(result["spikes"]["exc"], result["spikes"]["inh"], dt,
+                                                  row["gamma_peak_hz"]))
                     if how == "same":
                         if at_train is None:
                             at_train = result
@@ -174,10 +175,12 @@ def run(params, out, log=print):
                     rows.append(row)
                     eval_walls.append(row["eval_s"])
                     left = (n_evals - len(rows)) * float(sum(eval_walls) / len(eval_walls))
+                    lag = (f", E→I lag {row['ei_lag_ms']:.1f} ms at correlation {row['ei_correlation']:.2f}"
+                           if row.get("ei_lag_ms") is not None else "")
+                    inh_peak = row.get("gamma_peak_inh_hz")
                     gamma = (f", gamma {row['gamma_peak_hz']:.1f} Hz (prominence "
-                             f"{row['gamma_prominence']:.1f}; I {row['gamma_peak_inh_hz'] or 0:.1f} Hz, "
-                             f"E→I lag {row['ei_lag_ms'] or 0:.1f} ms at correlation "
-                             f"{row['ei_correlation'] or 0:.2f})"
+                             f"{row['gamma_prominence']:.1f}; I "
+                             f"{'none' if inh_peak is None else f'{inh_peak:.1f} Hz'}{lag})"
                              if row["gamma_peak_hz"] is not None else "")
                     pops = ", ".join(f"{pop} {hz:.1f} Hz" for pop, hz in result["rates_hz"].items())
                     log(f"  [{len(rows)}/{n_evals}] {kind} dt_train {dt_train * 1e3:g} ms → "

@@ -71,6 +71,9 @@ def test_dt_transfer_conductance_models_tiny_run_behavior(tmp_path):
     rows = json.loads((folder / "results.json").read_text())["rows"]
     assert len(rows) == 4 and {r["model"] for r in rows} == {"coba", "ping"}  # 2 models × {1, 2} ms
     assert all("gamma_peak_hz" in r for r in rows)
+    # the E→I lag is measured where there is an E↔I loop (ping) and nowhere else
+    assert all("ei_lag_ms" not in r for r in rows if r["model"] == "coba")
+    assert all("ei_lag_ms" in r for r in rows if r["model"] == "ping")
     ping = {r["dt_ms"]: r for r in rows if r["model"] == "ping"}
     # the PING layer oscillates at dt_train: the E-rate spectrum (10 Hz bins, 100 ms trials) peaks in gamma
     assert 30.0 <= ping[1.0]["gamma_peak_hz"] <= 100.0
