@@ -376,11 +376,15 @@ class TrainedReadout:
 POOLS = ("last", "mean", "max")
 
 
+def _check_pool(pool: str) -> None:
+    if pool not in POOLS:
+        raise SettingsError(f"unknown leaky pooling {pool!r}. Fix: use one of {', '.join(POOLS)}")
+
+
 def leaky_scores(trace, pool: str = "last"):
     """Scores ``[trials, classes]`` of a leaky readout's membrane ``trace`` ``[trials, steps,
     classes]`` (a torch tensor or an array, returned as the same kind)."""
-    if pool not in POOLS:
-        raise SettingsError(f"unknown leaky pooling {pool!r}. Fix: use one of {', '.join(POOLS)}")
+    _check_pool(pool)
     if pool == "last":
         return trace[:, -1]
     if isinstance(trace, np.ndarray):
@@ -506,7 +510,7 @@ def train_spiking_readout(
 
     from .loop import train_loop
 
-    leaky_scores(np.zeros((1, 1, 1)), pool)  # an unknown pooling fails before any work
+    _check_pool(pool)  # an unknown pooling fails before any work
     dtype = torch.float32 if dtype is None else dtype
     labels = np.asarray(labels)
     order = list(state.sizes)
